@@ -1,0 +1,217 @@
+"""From a loaded spec to the automaton of a :class:`~safeguards.automata.safeguard.Safeguard`.
+
+Each rule becomes a minimal *component* (LTL by progression, regular expressions by derivatives,
+machines directly, or an automaton from a backend).  The spec's automaton is the reachable product
+of the components, with every state in which the conjunction can no longer be satisfied merged
+into one violation sink.  A product state keeps the tuple of component states, so the safeguard
+can tell which rule(s) a step violates and which obligations are pending.
+
+Verdicts of the conjunction are exact: a state is ``violated`` when no continuation satisfies all
+rules at once (even if no single rule is violated yet), ``satisfied`` when every rule is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Hashable, Sequence
+
+from safeguards.automata.analysis import (
+    Verdict, backward_reach, cyclic_states, finite_verdicts, safety_verdicts,
+)
+from safeguards.automata.ltl import fragment, negate, progression_automaton
+from safeguards.automata.machine import machine_automaton
+from safeguards.automata.mtbdd import MTBDD
+from safeguards.automata.raw import RawAutomaton, explore, minimise
+from safeguards.automata.regex import regex_automaton
+from safeguards.errors import BackendUnavailable, SpecError
+from safeguards.spec import ast
+
+__all__ = ["RuleInfo", "Component", "compile_rule", "component_from_raw", "product", "Product"]
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What a safeguard remembers of a rule: its name, kind, semantics, penalty and source text.
+
+    ``fragment`` is ``finite`` for finite semantics, else ``safety``, ``guarantee`` or ``general``.
+    """
+
+    name: str
+    kind: str
+    semantics: str
+    penalty: float
+    source: str
+    fragment: str = "finite"
+
+
+@dataclass
+class Component:
+    """The minimal automaton of one rule, over the spec's shared decision-diagram store."""
+
+    info: RuleInfo
+    aut: RawAutomaton
+    verdicts: list[Verdict]
+
+    def successors(self, m: MTBDD) -> list[list[int]]:
+        return [m.terminals(t) for t in self.aut.trans]
+
+
+def _rule_source(rule: ast.Rule) -> str:
+    if rule.kind == "ltl":
+        return str(rule.body)
+    if rule.kind in ("never", "match"):
+        from safeguards.spec.printer import regex_to_text
+
+        return f"{rule.kind} {regex_to_text(rule.body)}"  # type: ignore[arg-type]
+    return "machine"
+
+
+def component_from_raw(m: MTBDD, info: RuleInfo, raw: RawAutomaton) -> Component:
+    """Compute verdicts of a raw automaton, then minimise it with the verdicts as outputs.
+
+    Finite semantics: ``raw.accepting`` is the acceptance of finished traces.  Infinite semantics
+    (``info.fragment`` safety): ``raw.dead`` marks the bad traps.  Guarantee components are built
+    from the negated formula by the caller, which passes ``flip=True`` through ``info.fragment``.
+    """
+    succ = [m.terminals(t) for t in raw.trans]
+    if info.semantics == "finite":
+        verdicts = finite_verdicts(succ, raw.accepting)
+    else:
+        verdicts = safety_verdicts(succ, raw.dead)
+        if info.fragment == "guarantee":
+            swap = {Verdict.VIOLATED: Verdict.SATISFIED, Verdict.SATISFIED: Verdict.VIOLATED}
+            verdicts = [swap.get(v, v) for v in verdicts]
+        raw = RawAutomaton(raw.trans, [v != Verdict.VIOLATED for v in verdicts], raw.dead)
+    outputs: list[Hashable] = [(raw.accepting[q], verdicts[q]) for q in range(len(verdicts))]
+    minimal, old_to_new = minimise(m, raw, outputs)
+    new_verdicts = [Verdict.VIOLATED] * len(minimal.trans)
+    for old, new in enumerate(old_to_new):
+        if new >= 0:
+            new_verdicts[new] = verdicts[old]
+    return Component(info, minimal, new_verdicts)
+
+
+def compile_rule(m: MTBDD, rule: ast.Rule, props: Sequence[str],
+                 backend_rule: Callable[[MTBDD, ast.Rule, RuleInfo], RawAutomaton] | None = None,
+                 ) -> Component:
+    """Compile one rule with the native constructions (or ``backend_rule`` for LTL if given)."""
+    index = {p: i for i, p in enumerate(props)}
+    info = RuleInfo(rule.name, rule.kind, rule.semantics, rule.penalty, _rule_source(rule))
+    if rule.kind == "ltl":
+        formula = rule.body
+        assert isinstance(formula, ast.Formula)
+        if rule.semantics == "finite" and backend_rule is None:
+            return component_from_raw(m, info, progression_automaton(m, formula, index))
+        frag = fragment(formula) if rule.semantics == "infinite" else "finite"
+        if frag == "both":
+            frag = "safety"
+        info = RuleInfo(info.name, info.kind, info.semantics, info.penalty, info.source, frag)
+        if backend_rule is not None:
+            return component_from_raw(m, info, backend_rule(m, rule, info))
+        if frag == "general":
+            pos = rule.pos
+            raise BackendUnavailable(
+                f"{_where(pos)}rule `{rule.name}`: `{info.source}` is neither a safety nor a "
+                "guarantee formula, so the native backend cannot monitor it exactly under "
+                "infinite-trace semantics; install the Spot backend "
+                "(pip install 'safeguards[spot]') and use --backend spot, or use finite semantics")
+        target = formula if frag == "safety" else negate(formula)
+        return component_from_raw(m, info, progression_automaton(m, target, index))
+    if rule.kind in ("never", "match"):
+        assert isinstance(rule.body, ast.Regex)
+        return component_from_raw(m, info, regex_automaton(m, rule.body, index,
+                                                           never=rule.kind == "never"))
+    assert isinstance(rule.body, ast.Machine)
+    raw, _names = machine_automaton(m, rule.body, index, list(props))
+    if rule.semantics == "infinite":
+        if rule.body.accepting is not None:
+            raise SpecError(f"rule `{rule.name}`: `accepting` states need finite semantics",
+                            line=rule.pos.line if rule.pos else None,
+                            column=rule.pos.column if rule.pos else None,
+                            file=rule.pos.file if rule.pos else None,
+                            hint="under infinite semantics a machine is a safety monitor: its "
+                                 "violation states are the bad ones")
+        info = RuleInfo(info.name, info.kind, info.semantics, info.penalty, info.source, "safety")
+    return component_from_raw(m, info, raw)
+
+
+def _where(pos: ast.Pos | None) -> str:
+    if pos is None:
+        return ""
+    return f"{pos.file or '<input>'}:{pos.line}:{pos.column}: "
+
+
+@dataclass
+class Product:
+    """The spec's automaton: transitions, per-state verdicts, acceptance and component states."""
+
+    aut: RawAutomaton
+    verdicts: list[Verdict]
+    components: list[tuple[int, ...] | None]   # None for the violation sink
+    sink: int | None
+
+
+def product(m: MTBDD, components: Sequence[Component]) -> Product:
+    """Reachable product of the components; states violating the conjunction become one sink."""
+    finite = [c.info.semantics == "finite" for c in components]
+
+    def successors(state: Hashable) -> int:
+        result = m.terminal(())
+        for i, q in enumerate(state):  # type: ignore[arg-type]
+            result = m.apply(_append, result, components[i].aut.trans[q])
+        return result
+
+    start = tuple(0 for _ in components)
+    raw = explore(m, start, successors, lambda state: True)
+    states: list[tuple[int, ...]] = raw.keys  # type: ignore[assignment]
+    comp_verdicts = [[components[i].verdicts[q] for i, q in enumerate(s)] for s in states]
+    succ = [m.terminals(t) for t in raw.trans]
+
+    def end_ok(k: int) -> bool:
+        return all((components[i].aut.accepting[q] if finite[i]
+                    else comp_verdicts[k][i] != Verdict.VIOLATED)
+                   for i, q in enumerate(states[k]))
+
+    n = len(states)
+    if any(finite):
+        hopeful = backward_reach(succ, [k for k in range(n) if end_ok(k)])
+    else:
+        if any(c.info.fragment == "general" for c in components) and len(components) > 1:
+            raise SpecError("a conjunction of several infinite-semantics rules that are neither "
+                            "safety nor guarantee formulas cannot be monitored exactly rule by "
+                            "rule", hint="write them as one `ltl` rule joined with `&`")
+        fine = {k for k in range(n) if Verdict.VIOLATED not in comp_verdicts[k]}
+        settled = {k for k in fine if all(v == Verdict.SATISFIED
+                                          for i, v in enumerate(comp_verdicts[k])
+                                          if components[i].info.fragment != "safety")}
+        hopeful = backward_reach(succ, cyclic_states(succ, settled), within=fine)
+    accepting = [end_ok(k) for k in range(n)]
+    verdicts = []
+    for k in range(n):
+        if k not in hopeful:
+            verdicts.append(Verdict.VIOLATED)
+        elif all(v == Verdict.SATISFIED for v in comp_verdicts[k]):
+            verdicts.append(Verdict.SATISFIED)
+        elif all(not f for f in finite):
+            verdicts.append(Verdict.INCONCLUSIVE)
+        else:
+            verdicts.append(Verdict.PRESUMABLY_SATISFIED if accepting[k]
+                            else Verdict.PRESUMABLY_VIOLATED)
+    # Merge the violated states into one sink, numbered after the others.
+    keep = [k for k in range(n) if verdicts[k] != Verdict.VIOLATED]
+    new_id = {k: i for i, k in enumerate(keep)}
+    sink = len(keep) if len(keep) < n else None
+    mapping = {k: new_id.get(k, sink) for k in range(n)}
+    trans = [m.map_with(mapping, raw.trans[k]) for k in keep]
+    if sink is not None:
+        trans.append(m.terminal(sink))
+    result = RawAutomaton(trans, [accepting[k] for k in keep] + ([False] if sink is not None
+                                                                  else []))
+    return Product(result, [verdicts[k] for k in keep] + ([Verdict.VIOLATED] if sink is not None
+                                                          else []),
+                   [states[k] for k in keep] + ([None] if sink is not None else []), sink)
+
+
+def _append(t: tuple[int, ...], q: int) -> tuple[int, ...]:
+    return t + (q,)
+

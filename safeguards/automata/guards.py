@@ -1,0 +1,104 @@
+"""Boolean guards: formulas over propositions <-> Boolean decision diagrams.
+
+>>> from safeguards.spec.parser import parse_boolean
+>>> m = MTBDD(2)
+>>> g = guard_to_bdd(m, parse_boolean("a -> b"), {"a": 0, "b": 1})
+>>> str(bdd_to_formula(m, g, ["a", "b"]))
+'!a | b'
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from safeguards.automata.mtbdd import MTBDD
+from safeguards.spec import ast
+
+__all__ = ["guard_to_bdd", "bdd_to_formula", "cube_to_formula", "conjoin", "disjoin"]
+
+
+def guard_to_bdd(m: MTBDD, formula: ast.Formula, index: Mapping[str, int]) -> int:
+    """The Boolean diagram of a Boolean formula (variables numbered by ``index``)."""
+    if isinstance(formula, ast.Const):
+        return m.true if formula.value else m.false
+    if isinstance(formula, ast.Prop):
+        return m.var(index[formula.name])
+    if isinstance(formula, ast.Unary):
+        if formula.op != "!":
+            raise ValueError(f"temporal operator {formula.op} in a Boolean guard")
+        return m.bool_not(guard_to_bdd(m, formula.arg, index))
+    assert isinstance(formula, ast.Binary)
+    left = guard_to_bdd(m, formula.left, index)
+    right = guard_to_bdd(m, formula.right, index)
+    op = formula.op
+    if op == "&":
+        return m.bool_and(left, right)
+    if op == "|":
+        return m.bool_or(left, right)
+    if op == "->":
+        return m.bool_or(m.bool_not(left), right)
+    if op == "<->":
+        return m.bool_not(m.apply(_xor, left, right))
+    if op == "xor":
+        return m.apply(_xor, left, right)
+    raise ValueError(f"temporal operator {op} in a Boolean guard")
+
+
+def _xor(x: bool, y: bool) -> bool:
+    return x != y
+
+
+def conjoin(parts: Sequence[ast.Formula]) -> ast.Formula:
+    """``a & b & …`` (``true`` when empty)."""
+    if not parts:
+        return ast.Const(True)
+    result = parts[0]
+    for part in parts[1:]:
+        result = ast.Binary("&", result, part)
+    return result
+
+
+def disjoin(parts: Sequence[ast.Formula]) -> ast.Formula:
+    """``a | b | …`` (``false`` when empty)."""
+    if not parts:
+        return ast.Const(False)
+    result = parts[0]
+    for part in parts[1:]:
+        result = ast.Binary("|", result, part)
+    return result
+
+
+def cube_to_formula(cube: Mapping[int, bool], names: Sequence[str]) -> ast.Formula:
+    """A conjunction of literals, variables in index order."""
+    return conjoin([ast.Prop(names[v]) if value else ast.Unary("!", ast.Prop(names[v]))
+                    for v, value in sorted(cube.items())])
+
+
+def bdd_to_formula(m: MTBDD, node: int, names: Sequence[str]) -> ast.Formula:
+    """A readable formula for a Boolean diagram (factored on the top variable)."""
+    memo: dict[int, ast.Formula] = {}
+
+    def go(current: int) -> ast.Formula:
+        if current in memo:
+            return memo[current]
+        if m.is_terminal(current):
+            result: ast.Formula = ast.Const(bool(m.value(current)))
+        else:
+            var = ast.Prop(names[m.top(current)])
+            low, high = m.low(current), m.high(current)
+            if high == m.true:
+                result = disjoin([var, go(low)]) if low != m.false else var
+            elif high == m.false:
+                result = conjoin([ast.Unary("!", var), go(low)]) if low != m.true else \
+                    ast.Unary("!", var)
+            elif low == m.false:
+                result = conjoin([var, go(high)])
+            elif low == m.true:
+                result = disjoin([ast.Unary("!", var), go(high)])
+            else:
+                result = disjoin([conjoin([var, go(high)]),
+                                  conjoin([ast.Unary("!", var), go(low)])])
+        memo[current] = result
+        return result
+
+    return go(node)

@@ -1,0 +1,111 @@
+"""``compile``: spec file, spec text, or formula -> :class:`~safeguards.automata.Safeguard`.
+
+>>> import safeguards
+>>> sg = safeguards.compile('''
+... spec lava "Never step on lava."
+... props:
+...     lava "the agent stands on lava"
+... rule no_lava: ltl G !lava
+... ''')
+>>> sg.verdict(sg.step(sg.initial, {"lava"}))
+<Verdict.VIOLATED: 'violated'>
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
+from safeguards.automata.build import compile_rule, product
+from safeguards.automata.mtbdd import MTBDD
+from safeguards.automata.safeguard import Safeguard
+from safeguards.errors import SpecError
+from safeguards.spec import ast
+from safeguards.spec.loader import load_spec, load_spec_text, spec_from_formula
+from safeguards.spec.parser import parse_ltl
+
+__all__ = ["compile", "compile_ltl", "compile_spec", "Backend"]
+
+Backend = Literal["native", "spot"]
+
+
+def _looks_like_path(source: str | os.PathLike[str]) -> bool:
+    if isinstance(source, os.PathLike):
+        return True
+    return "\n" not in source and (source.endswith(".sg") or os.path.isfile(source))
+
+
+def compile(source: str | os.PathLike[str] | ast.Spec, *,
+            semantics: ast.Semantics | None = None, backend: Backend = "native") -> Safeguard:
+    """Compile a spec file path, spec-file text, or a loaded :class:`~safeguards.spec.ast.Spec`.
+
+    ``semantics``, if given, overrides the semantics of every LTL rule.  ``backend`` is
+    ``"native"`` (pure Python) or ``"spot"`` (needs ``pip install 'safeguards[spot]'``).
+    """
+    if isinstance(source, ast.Spec):
+        spec = source
+    elif _looks_like_path(source):
+        spec = load_spec(source)
+    else:
+        spec = load_spec_text(str(source))
+    return compile_spec(spec, semantics=semantics, backend=backend)
+
+
+def compile_ltl(formula: str | ast.Formula, *, semantics: ast.Semantics = "finite",
+                backend: Backend = "native", props: list[str] | None = None) -> Safeguard:
+    """Compile a bare LTL formula; its propositions are those it mentions, sorted, plus ``props``.
+
+    >>> compile_ltl("a U b").props
+    ('a', 'b')
+    """
+    tree = parse_ltl(formula) if isinstance(formula, str) else formula
+    return compile_spec(spec_from_formula(tree, semantics=semantics, props=props),
+                        backend=backend)
+
+
+def compile_spec(spec: ast.Spec, *, semantics: ast.Semantics | None = None,
+                 backend: Backend = "native") -> Safeguard:
+    """Compile a loaded spec."""
+    rules = spec.rules
+    if semantics is not None:
+        rules = tuple(replace(r, semantics=semantics) if r.kind == "ltl" else r for r in rules)
+    props = list(spec.props)
+    backend_rule = None
+    if backend == "spot":
+        from safeguards.automata.spot_backend import spot_rule
+
+        backend_rule = spot_rule
+    elif backend != "native":
+        raise SpecError(f"unknown backend `{backend}`", hint="use native or spot")
+    try:
+        m = MTBDD(len(props))
+        components = [compile_rule(m, rule, props, backend_rule if rule.kind == "ltl" else None)
+                      for rule in rules]
+        prod = product(m, components)
+    except SpecError as error:
+        raise _with_source(error) from None
+    meta = dict(props=props, prop_docs=spec.props, name=spec.name, description=spec.description)
+    kinds = {r.semantics for r in rules}
+    mode = kinds.pop() if len(kinds) == 1 else "mixed"
+    parts = []
+    if len(components) > 1:
+        parts = [Safeguard.from_diagrams(m, c.aut.trans, accepting=c.aut.accepting,
+                                         verdicts=c.verdicts, rules=[c.info],
+                                         semantics=c.info.semantics, **meta)  # type: ignore[arg-type]
+                 for c in components]
+    return Safeguard.from_diagrams(m, prod.aut.trans, accepting=prod.aut.accepting,
+                                   verdicts=prod.verdicts, rules=[c.info for c in components],
+                                   components=prod.components, parts=parts, semantics=mode,
+                                   **meta)  # type: ignore[arg-type]
+
+
+def _with_source(error: SpecError) -> SpecError:
+    """Attach the source text of the file an error points into, for the caret display."""
+    if error.source is None and error.file and error.line is not None:
+        try:
+            error.source = Path(error.file).read_text(encoding="utf-8")
+        except OSError:
+            pass
+    return error
