@@ -51,6 +51,7 @@ class Component:
     info: RuleInfo
     aut: RawAutomaton
     verdicts: list[Verdict]
+    names: list[str]   # machine state names, else the state numbers
 
     def successors(self, m: MTBDD) -> list[list[int]]:
         return [m.terminals(t) for t in self.aut.trans]
@@ -66,29 +67,40 @@ def _rule_source(rule: ast.Rule) -> str:
     return "machine"
 
 
-def component_from_raw(m: MTBDD, info: RuleInfo, raw: RawAutomaton) -> Component:
+def component_from_raw(m: MTBDD, info: RuleInfo, raw: RawAutomaton,
+                       names: Sequence[str] | None = None) -> Component:
     """Compute verdicts of a raw automaton, then minimise it with the verdicts as outputs.
 
-    Finite semantics: ``raw.accepting`` is the acceptance of finished traces.  Infinite semantics
-    (``info.fragment`` safety): ``raw.dead`` marks the bad traps.  Guarantee components are built
-    from the negated formula by the caller, which passes ``flip=True`` through ``info.fragment``.
+    Finite semantics: ``raw.accepting`` is the acceptance of finished traces.  Infinite semantics:
+    ``raw.verdicts`` if a backend computed them, else ``raw.dead`` marks the bad traps of a safety
+    automaton; for ``info.fragment == "guarantee"`` that automaton is the negated formula's and
+    the verdicts are swapped.
     """
     succ = [m.terminals(t) for t in raw.trans]
     if info.semantics == "finite":
         verdicts = finite_verdicts(succ, raw.accepting)
+    elif raw.verdicts is not None:
+        verdicts = list(raw.verdicts)
+        raw = RawAutomaton(raw.trans, [v != Verdict.VIOLATED for v in verdicts], raw.dead)
     else:
         verdicts = safety_verdicts(succ, raw.dead)
         if info.fragment == "guarantee":
             swap = {Verdict.VIOLATED: Verdict.SATISFIED, Verdict.SATISFIED: Verdict.VIOLATED}
             verdicts = [swap.get(v, v) for v in verdicts]
         raw = RawAutomaton(raw.trans, [v != Verdict.VIOLATED for v in verdicts], raw.dead)
-    outputs: list[Hashable] = [(raw.accepting[q], verdicts[q]) for q in range(len(verdicts))]
+    # Explicit machines keep their named states (only violated ones merge); the rest is minimal.
+    outputs: list[Hashable] = [
+        (raw.accepting[q], verdicts[q],
+         names[q] if names is not None and verdicts[q] != Verdict.VIOLATED else None)
+        for q in range(len(verdicts))]
     minimal, old_to_new = minimise(m, raw, outputs)
     new_verdicts = [Verdict.VIOLATED] * len(minimal.trans)
+    new_names = [""] * len(minimal.trans)
     for old, new in enumerate(old_to_new):
         if new >= 0:
             new_verdicts[new] = verdicts[old]
-    return Component(info, minimal, new_verdicts)
+            new_names[new] = names[old] if names is not None else str(new)
+    return Component(info, minimal, new_verdicts, new_names)
 
 
 def compile_rule(m: MTBDD, rule: ast.Rule, props: Sequence[str],
@@ -122,7 +134,7 @@ def compile_rule(m: MTBDD, rule: ast.Rule, props: Sequence[str],
         return component_from_raw(m, info, regex_automaton(m, rule.body, index,
                                                            never=rule.kind == "never"))
     assert isinstance(rule.body, ast.Machine)
-    raw, _names = machine_automaton(m, rule.body, index, list(props))
+    raw, names = machine_automaton(m, rule.body, index, list(props))
     if rule.semantics == "infinite":
         if rule.body.accepting is not None:
             raise SpecError(f"rule `{rule.name}`: `accepting` states need finite semantics",
@@ -132,7 +144,7 @@ def compile_rule(m: MTBDD, rule: ast.Rule, props: Sequence[str],
                             hint="under infinite semantics a machine is a safety monitor: its "
                                  "violation states are the bad ones")
         info = RuleInfo(info.name, info.kind, info.semantics, info.penalty, info.source, "safety")
-    return component_from_raw(m, info, raw)
+    return component_from_raw(m, info, raw, names)
 
 
 def _where(pos: ast.Pos | None) -> str:

@@ -17,7 +17,7 @@ a syntactic safety or guarantee formula, for which the verdicts computed by
 >>> from safeguards.spec.parser import parse_ltl
 >>> aut = progression_automaton(MTBDD(1), parse_ltl("F a"), {"a": 0})
 >>> len(aut.trans), aut.accepting
-(2, [False, True])
+(3, [False, False, True])
 """
 
 from __future__ import annotations

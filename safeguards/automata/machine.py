@@ -2,7 +2,8 @@
 
 Edges are guarded by Boolean formulas.  Guards leaving one state must be disjoint and cover every
 valuation, unless the state has an ``else`` edge, which takes the valuations no other edge takes.
-Violation states are absorbing.  Errors name the state and a valuation that shows the problem.
+Violation states are absorbing.  A machine keeps the states it is written with (they are the
+engineer's memory: learners key their tables by them), except that violation states merge.  Errors name the state and a valuation that shows the problem.
 
 >>> from safeguards.spec.loader import load_spec_text
 >>> spec = load_spec_text('''props: lava
@@ -51,9 +52,10 @@ def machine_automaton(m: MTBDD, machine: ast.Machine, index: Mapping[str, int],
     for name in states:
         edges = outgoing[name]
         if name in violations:
-            if edges:
-                raise _located(f"violation state `{name}` has an outgoing edge", edges[0].pos,
-                               hint="violation states are absorbing: remove the edge")
+            leaving = [e for e in edges if e.target != name]
+            if leaving:
+                raise _located(f"violation state `{name}` has an edge to `{leaving[0].target}`",
+                               leaving[0].pos, hint="violation states are absorbing: remove the edge")
             trans.append(m.terminal(ids[name]))
             continue
         else_edges = [e for e in edges if e.guard is None]

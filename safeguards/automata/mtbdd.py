@@ -38,7 +38,8 @@ class MTBDD:
     # -- construction --------------------------------------------------------------------------
     def terminal(self, value: Hashable) -> int:
         """The constant diagram with value ``value``."""
-        key = (type(value), value)
+        # Python says 0 == False and (0,) == (False,); keep such values apart.
+        key = (type(value), value, tuple(map(type, value)) if type(value) is tuple else None)
         node = self._terminals.get(key)
         if node is None:
             node = len(self._var)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Hashable
+from typing import Any, Callable, Hashable
 
 from safeguards.automata.mtbdd import MTBDD
 
@@ -34,6 +34,7 @@ class RawAutomaton:
     dead: list[bool] = field(default_factory=list)
     outputs: list[Hashable] = field(default_factory=list)
     keys: list[Hashable] = field(default_factory=list)   # the explored state objects, by id
+    verdicts: list[Any] | None = None   # verdicts computed by a backend (infinite semantics)
 
     def successors(self, m: MTBDD, q: int) -> list[int]:
         return m.terminals(self.trans[q])

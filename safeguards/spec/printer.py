@@ -2,7 +2,7 @@
 
 >>> from safeguards.spec.parser import parse_ltl
 >>> to_spot(parse_ltl("G (a -> X[!] b) & c U d"))
-'G(a -> X[!]b) & (c U d)'
+'G(a -> X[!]b) & c U d'
 """
 
 from __future__ import annotations
