@@ -104,9 +104,26 @@ def component_from_raw(m: MTBDD, info: RuleInfo, raw: RawAutomaton,
 
 
 def compile_rule(m: MTBDD, rule: ast.Rule, props: Sequence[str],
-                 backend_rule: Callable[[MTBDD, ast.Rule, RuleInfo], RawAutomaton] | None = None,
+                 backend_rule: Callable[[MTBDD, ast.Rule, RuleInfo, Sequence[str]], RawAutomaton]
+                 | None = None) -> Component:
+    """Compile one rule with the native constructions (or ``backend_rule`` for LTL if given).
+
+    Errors without a location get the rule's.
+    """
+    try:
+        return _compile_rule(m, rule, props, backend_rule)
+    except SpecError as error:
+        if error.line is None and rule.pos is not None:
+            error.line, error.column, error.file = rule.pos.line, rule.pos.column, rule.pos.file
+            error.message = f"rule `{rule.name}`: {error.message}"
+            error.args = (error.message,)
+        raise
+
+
+def _compile_rule(m: MTBDD, rule: ast.Rule, props: Sequence[str],
+                 backend_rule: Callable[[MTBDD, ast.Rule, RuleInfo, Sequence[str]], RawAutomaton]
+                 | None = None,
                  ) -> Component:
-    """Compile one rule with the native constructions (or ``backend_rule`` for LTL if given)."""
     index = {p: i for i, p in enumerate(props)}
     info = RuleInfo(rule.name, rule.kind, rule.semantics, rule.penalty, _rule_source(rule))
     if rule.kind == "ltl":
@@ -119,7 +136,7 @@ def compile_rule(m: MTBDD, rule: ast.Rule, props: Sequence[str],
             frag = "safety"
         info = RuleInfo(info.name, info.kind, info.semantics, info.penalty, info.source, frag)
         if backend_rule is not None:
-            return component_from_raw(m, info, backend_rule(m, rule, info))
+            return component_from_raw(m, info, backend_rule(m, rule, info, props))
         if frag == "general":
             pos = rule.pos
             raise BackendUnavailable(
@@ -195,7 +212,7 @@ def product(m: MTBDD, components: Sequence[Component]) -> Product:
         fine = {k for k in range(n) if Verdict.VIOLATED not in comp_verdicts[k]}
         settled = {k for k in fine if all(v == Verdict.SATISFIED
                                           for i, v in enumerate(comp_verdicts[k])
-                                          if components[i].info.fragment != "safety")}
+                                          if components[i].info.fragment == "guarantee")}
         hopeful = backward_reach(succ, cyclic_states(succ, settled), within=fine)
     accepting = [end_ok(k) for k in range(n)]
     verdicts = []

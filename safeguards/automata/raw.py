@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
 from safeguards.automata.mtbdd import MTBDD
+from safeguards.errors import SpecError
 
 __all__ = ["RawAutomaton", "explore", "minimise", "MAX_STATES"]
 
-MAX_STATES = 200_000
+MAX_STATES = 50_000
 
 
 @dataclass
@@ -59,7 +60,10 @@ def explore(m: MTBDD, start: Hashable, successors: Callable[[Hashable], int],
         for target in m.terminals(diagram):
             if target not in ids:
                 if len(states) >= max_states:
-                    raise OverflowError(f"more than {max_states} automaton states")
+                    raise SpecError(f"the automaton would have more than {max_states} states",
+                                    hint="split the rule, or use fewer propositions per rule: "
+                                         "a monitor must remember every distinction the "
+                                         "formula can still depend on")
                 ids[target] = len(states)
                 states.append(target)
                 queue.append(target)

@@ -15,7 +15,7 @@ from safeguards.spec.ast import Binary, Const, Formula, Prop, Unary
 __all__ = ["to_spot", "prop_to_spot", "regex_to_text"]
 
 # Higher binds tighter; the numbers follow the grammar in grammars/ltl.lark.
-_BINARY_PRECEDENCE = {"->": 1, "<->": 1, "xor": 2, "|": 3, "&": 4}
+_BINARY_PRECEDENCE = {"->": 1, "<->": 1, "|": 2, "xor": 3, "&": 4}
 _TEMPORAL_PRECEDENCE = 5
 _UNARY_PRECEDENCE = 6
 _PLAIN_PROP = re.compile(r"[a-z_][a-z0-9_]*\Z")
@@ -47,6 +47,8 @@ def to_spot(formula: Formula) -> str:
         inner = to_spot(formula.arg)
         if _precedence(formula.arg) < _UNARY_PRECEDENCE:
             inner = f"({inner})"
+        elif inner[0].isdigit():   # Spot reads `G0` as a proposition named G0
+            return f"{formula.op} {inner}"
         return f"{formula.op}{inner}"
     assert isinstance(formula, Binary)
     mine = _precedence(formula)

@@ -1,0 +1,655 @@
+"""The ``safeguards`` command line: compile specs and check traces against them.
+
+::
+
+    safeguards compile minecraft/safeguard3              # a shipped spec, summarised as text
+    safeguards compile my_spec.sg --format dot -o spec.dot
+    safeguards compile --ltl "G(request -> F grant)"
+    safeguards check my_spec.sg trace.jsonl              # exit 0 ok, 1 violated, 2 bad input
+    safeguards check --ltl "G !lava" - < trace.jsonl     # TRACE `-` is stdin
+
+Exit codes: 0 success (``check``: no violation), 1 (``check`` only) the trace violates the spec,
+2 bad input (spec, formula, trace, options or files), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+from contextlib import suppress
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator, Sequence
+
+__all__ = ["main", "build_parser", "read_trace"]
+
+PROG = "safeguards"
+_TEXT_FORMATS = ("text", "dot", "hoa", "json")
+_IMAGE_FORMATS = ("png", "svg")
+
+_MAIN_EPILOG = """\
+examples:
+  safeguards compile minecraft/safeguard3
+  safeguards compile --ltl "G(request -> F grant)" --format dot -o monitor.dot
+  safeguards check minecraft/safeguard0 trace.jsonl
+  safeguards check --ltl "G !lava" - < trace.jsonl
+
+exit codes: 0 ok, 1 the checked trace violates the spec, 2 bad input, 130 interrupted.
+Run `safeguards COMMAND --help` for the options of a command.
+"""
+
+_SPEC_HELP = """\
+SPEC is a spec file (*.sg), or the name of a spec shipped with the package, e.g.
+`minecraft/safeguard3` or `patterns/absence.sg`: a SPEC that does not exist as a local
+path is looked up in the package's specs (with and without a `.sg` suffix).
+"""
+
+_COMPILE_EPILOG = _SPEC_HELP + """
+formats:
+  text   a summary: propositions, rules, states with verdicts and guarded edges,
+         the shortest violating and the shortest satisfying traces (default)
+  dot    Graphviz source           hoa   Hanoi Omega-Automata format
+  json   the whole automaton       png, svg   a rendered picture (needs -o and Graphviz)
+
+examples:
+  safeguards compile minecraft/safeguard3
+  safeguards compile patterns/reach_avoid --format json -o reach_avoid.json
+  safeguards compile my_spec.sg --semantics infinite --backend spot --format hoa
+  safeguards compile --ltl "G(a -> X b)" --format svg -o monitor.svg
+"""
+
+_CHECK_EPILOG = _SPEC_HELP + """
+TRACE is a JSON-lines file (`-` reads standard input); each non-blank line is one step:
+either a JSON list of the propositions that are true, ["wood", "iron"], or an object
+{"wood": true, "lava": false} (propositions left out are false).  Steps are numbered from 0.
+
+For every step the state, its verdict and the rules the step violates are printed (as a
+table, or with --format json as one JSON object per line with the fields event, step, line,
+labels, state, verdict, accepting, violated_rules; a last line with "event": "end" sums up).
+
+exit codes:
+  0  no violation
+  1  violated: some step entered the violation state, or the trace ended in a rejecting
+     state, i.e. a finite-semantics obligation (e.g. `F goal`) is still unmet at the end
+     (the end-of-trace line names these pending rules)
+  2  bad input: the spec, the formula or a trace line is malformed
+
+examples:
+  safeguards check minecraft/safeguard0 trace.jsonl
+  safeguards check my_spec.sg run.jsonl --format json > verdicts.jsonl
+  printf '["wood"]\\n["creeper"]\\n' | safeguards check --ltl "G !creeper" -
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# argument parsing
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``safeguards`` command."""
+    from safeguards import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=_Formatter, epilog=_MAIN_EPILOG,
+        description="Formal-specification safeguards: compile specs to monitors, check traces.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--ltl", metavar="FORMULA",
+                         help="use this LTL formula instead of a SPEC file (its propositions "
+                              "are those it mentions)")
+        sub.add_argument("--semantics", choices=("finite", "infinite"),
+                         help="override the semantics of every LTL rule (default: as written "
+                              "in the spec; finite for --ltl)")
+        sub.add_argument("--backend", choices=("native", "spot"), default="native",
+                         help="automaton construction: native (pure Python, default) or spot "
+                              "(needs pip install 'safeguards[spot]')")
+
+    compile_cmd = commands.add_parser(
+        "compile", formatter_class=_Formatter, epilog=_COMPILE_EPILOG,
+        help="compile a spec (or an LTL formula) and show or export its monitor",
+        description="Compile a spec file or an LTL formula to a deterministic monitor and print "
+                    "a summary, or export it.")
+    compile_cmd.add_argument("spec", nargs="?", metavar="SPEC",
+                             help="spec file or shipped spec name (omit with --ltl)")
+    common(compile_cmd)
+    compile_cmd.add_argument("--format", "-f", choices=_TEXT_FORMATS + _IMAGE_FORMATS,
+                             default="text", help="output format (default: text)")
+    compile_cmd.add_argument("-o", "--output", metavar="FILE",
+                             help="write to FILE (atomically) instead of standard output")
+    compile_cmd.set_defaults(func=_cmd_compile, subparser=compile_cmd)
+
+    check_cmd = commands.add_parser(
+        "check", formatter_class=_Formatter, epilog=_CHECK_EPILOG,
+        help="check a trace (JSON lines) against a spec",
+        description="Run the monitor of a spec (or an LTL formula) over a trace and report the "
+                    "verdict of every step.")
+    check_cmd.add_argument("spec", nargs="?", metavar="SPEC",
+                           help="spec file or shipped spec name (omit with --ltl)")
+    check_cmd.add_argument("trace", metavar="TRACE", help="JSON-lines trace file, or - for stdin")
+    common(check_cmd)
+    check_cmd.add_argument("--format", "-f", choices=("text", "json"), default="text",
+                           help="text table (default) or one JSON object per line")
+    check_cmd.set_defaults(func=_cmd_check, subparser=check_cmd)
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> None:
+    """Cross-option checks argparse cannot express; errors exit with status 2."""
+    parser = args.subparser
+    if args.ltl is not None and args.spec is not None:
+        parser.error(f"give either SPEC or --ltl FORMULA, not both")
+    if args.ltl is None and args.spec is None:
+        if args.command == "compile":
+            parser.error(f"give a SPEC file (or a shipped spec name) or --ltl FORMULA")
+        parser.error(f"give SPEC and TRACE, or --ltl FORMULA and TRACE")
+    if args.command == "compile" and args.format in _IMAGE_FORMATS and not args.output:
+        parser.error(f"--format {args.format} writes a picture; give the file with -o FILE")
+
+
+# --------------------------------------------------------------------------------------------
+# main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (see the module docstring)."""
+    from safeguards.errors import SafeguardsError
+
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+            _validate(args)
+        except SystemExit as exit_:  # --help, --version and usage errors
+            code = exit_.code
+            return code if isinstance(code, int) else (0 if code is None else 2)
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except SafeguardsError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # the reader of our output went away (e.g. `| head`): stop quietly
+        with suppress(Exception):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except OSError as error:
+        print(_os_error_message(error), file=sys.stderr)
+        return 2
+
+
+def _os_error_message(error: OSError) -> str:
+    reason = error.strerror or str(error)
+    if error.filename is not None:
+        return f"{error.filename}: error: {reason}"
+    return f"{PROG}: error: {reason}"
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def _shipped_specs() -> list[str]:
+    """Names of the specs shipped in ``safeguards.specs`` (without ``.sg``)."""
+    names: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):
+            if child.is_dir():
+                walk(child, f"{prefix}{child.name}/")
+            elif child.name.endswith(".sg"):
+                names.append(prefix + child.name[:-3])
+    with suppress(Exception):
+        walk(resources.files("safeguards.specs"), "")
+    return names
+
+
+def _load_spec(name: str) -> Any:
+    """Load SPEC: a local path, else a spec shipped with the package."""
+    from safeguards.errors import SpecError
+    from safeguards.spec.loader import load_spec, load_spec_text
+
+    if os.path.exists(name):
+        return load_spec(name)
+    root = resources.files("safeguards.specs")
+    candidates = [name] if name.endswith(".sg") else [name, name + ".sg"]
+    for candidate in candidates:
+        parts = [p for p in candidate.replace("\\", "/").split("/") if p not in ("", ".")]
+        if not parts or ".." in parts:
+            continue
+        target = root.joinpath(*parts)
+        if target.is_file():
+            if isinstance(target, os.PathLike):
+                return load_spec(os.fspath(target))
+            return load_spec_text(target.read_text(encoding="utf-8"), file=candidate)
+    shipped = _shipped_specs()
+    hint = "give the path of a .sg file"
+    if shipped:
+        hint += "; shipped specs: " + ", ".join(shipped)
+    raise SpecError(f"spec file `{name}` does not exist", file=name, hint=hint)
+
+
+def _compile(args: argparse.Namespace) -> Any:
+    """The safeguard that SPEC or --ltl describes."""
+    from safeguards.compiler import compile_ltl, compile_spec
+    from safeguards.errors import SpecError
+    from safeguards.spec.parser import parse_ltl
+
+    if args.ltl is not None:
+        try:
+            formula = parse_ltl(args.ltl, file="--ltl")
+            return compile_ltl(formula, semantics=args.semantics or "finite",
+                               backend=args.backend)
+        except SpecError as error:  # show the formula under the message
+            if error.source is None and error.file == "--ltl" and error.line is not None:
+                error.source = args.ltl
+            raise
+    return compile_spec(_load_spec(args.spec), semantics=args.semantics, backend=args.backend)
+
+
+# --------------------------------------------------------------------------------------------
+# compile
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    sg = _compile(args)
+    fmt = args.format
+    if fmt in _IMAGE_FORMATS:
+        from safeguards.automata.io import render
+
+        _render_atomic(sg, args.output, fmt, render)
+        return 0
+    if fmt == "text":
+        text = summary(sg)
+    else:
+        from safeguards.automata import io as sg_io
+
+        exporter = {"dot": sg_io.to_dot, "hoa": sg_io.to_hoa, "json": sg_io.to_json}[fmt]
+        out = exporter(sg)
+        text = out if isinstance(out, str) else json.dumps(out, indent=2)
+    if not text.endswith("\n"):
+        text += "\n"
+    if args.output:
+        write_atomic(args.output, text.encode("utf-8"))
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0
+
+
+def _fmt_valuation(props: Iterable[str], order: Sequence[str]) -> str:
+    rank = {p: i for i, p in enumerate(order)}
+    return "{" + ", ".join(sorted(props, key=lambda p: (rank.get(p, len(rank)), p))) + "}"
+
+
+def _fmt_trace(title: str, trace: list[frozenset[str]] | None, order: Sequence[str],
+               none: str) -> list[str]:
+    if trace is None:
+        return [f"{title}: none: {none}"]
+    if not trace:
+        return [f"{title}: the empty trace (the initial state already has this verdict)"]
+    steps = "1 step" if len(trace) == 1 else f"{len(trace)} steps"
+    return [f"{title} ({steps}):"] + [f"  step {i}: {_fmt_valuation(v, order)}"
+                                      for i, v in enumerate(trace)]
+
+
+def _fmt_guard(guard: Any) -> str:
+    text = str(guard)
+    return {"1": "true", "0": "false"}.get(text, text)
+
+
+def summary(sg: Any) -> str:
+    """The ``--format text`` summary of a safeguard."""
+    lines = [f"spec {sg.name}"]
+    if sg.description:
+        lines.append(f"  {sg.description}")
+    lines.append(f"semantics: {sg.semantics}")
+    lines.append("")
+    lines.append(f"propositions ({len(sg.props)}):")
+    width = max((len(p) for p in sg.props), default=0)
+    for p in sg.props:
+        doc = sg.prop_docs.get(p, "")
+        lines.append(f"  {p:<{width}}  {doc}".rstrip())
+    if not sg.props:
+        lines.append("  (none)")
+    lines.append("")
+    lines.append(f"rules ({len(sg.rules)}):")
+    for rule in sg.rules:
+        fragment = getattr(rule, "fragment", "")
+        extra = f" ({fragment})" if fragment and fragment != rule.semantics else ""
+        lines.append(f"  {rule.name}: {rule.kind}, {rule.semantics} semantics{extra}, "
+                     f"penalty {rule.penalty:g}")
+        source = str(rule.source).strip()
+        if source:
+            for k, text in enumerate(source.splitlines()):
+                lines.append(("    source: " if k == 0 else "            ") + text)
+    lines.append("")
+    lines.append(f"automaton: {sg.n_states} states, {sg.n_letters} letter classes, "
+                 f"initial state {sg.initial}")
+    for q in range(sg.n_states):
+        tags = " (initial)" if q == sg.initial else ""
+        accepting = "accepting" if sg.is_accepting(q) else "rejecting"
+        lines.append(f"  state {q}{tags}: {sg.verdict(q).value}, {accepting}")
+        for target, guard in sg.edge_guards(q):
+            lines.append(f"    -> {target} on {_fmt_guard(guard)}")
+    lines.append("")
+    lines += _fmt_trace("shortest violating trace", sg.shortest_violation(), sg.props,
+                        "the spec cannot be violated")
+    lines += _fmt_trace("shortest satisfying trace", sg.shortest_satisfaction(), sg.props,
+                        "no non-empty trace satisfies the spec")
+    return "\n".join(lines) + "\n"
+
+
+def _new_file_mode(path: Path) -> int:
+    with suppress(OSError):
+        return path.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _temp_beside(path: Path, suffix: str = "") -> str:
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}",
+                                   dir=path.parent if str(path.parent) else ".")
+    except OSError as exc:
+        raise _write_error(exc, path) from None
+    os.close(fd)
+    return tmp
+
+
+def _write_error(exc: OSError, path: Path) -> OSError:
+    """The error to show for a failed write: it names the target, not the temporary file."""
+    return OSError(exc.errno, f"cannot write the output file ({exc.strerror or exc})",
+                   os.fspath(path))
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    target = Path(path)
+    mode = _new_file_mode(target)
+    tmp = _temp_beside(target)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and tmp in (exc.filename, exc.filename2):
+            raise _write_error(exc, target) from None
+        raise
+
+
+def _render_atomic(sg: Any, path: str, fmt: str, render: Any) -> None:
+    target = Path(path)
+    mode = _new_file_mode(target)
+    tmp = _temp_beside(target, f".{fmt}")
+    try:
+        render(sg, tmp, fmt)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and tmp in (exc.filename, exc.filename2):
+            raise _write_error(exc, target) from None
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+# check
+
+_WS = re.compile(r"[ \t\r\n]*")
+_STEP_HINT = 'a step is a JSON list of the true propositions, e.g. ["wood", "iron"], ' \
+             'or an object such as {"wood": true, "lava": false}'
+
+
+def _items(text: str, start: int) -> Iterator[tuple[Any, int, int, Any, int, int]]:
+    """The members of the JSON array or object at ``text[start]`` with their spans.
+
+    Yields ``(key, key_start, key_end, value, value_start, value_end)``; for arrays the key is
+    None.  ``text`` must be valid JSON (it was parsed before).
+    """
+    decoder = json.JSONDecoder()
+    is_object = text[start] == "{"
+    close = "}" if is_object else "]"
+    i = _WS.match(text, start + 1).end()  # type: ignore[union-attr]
+    if text[i] == close:
+        return
+    while True:
+        key, key_start, key_end = None, i, i
+        if is_object:
+            key, key_end = decoder.raw_decode(text, i)
+            i = _WS.match(text, key_end).end()  # type: ignore[union-attr]
+            i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]  # past ':'
+        value, end = decoder.raw_decode(text, i)
+        yield key, key_start, key_end, value, i, end
+        i = _WS.match(text, end).end()  # type: ignore[union-attr]
+        if text[i] == close:
+            return
+        i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]  # past ','
+
+
+class _Pairs(list):  # type: ignore[type-arg]
+    """A JSON object as its list of (key, value) pairs, so repeated keys stay visible."""
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_Pairs)
+
+
+def _parse_step(text: str, props: Sequence[str], known: frozenset[str] | set[str],
+                error: Any) -> frozenset[str]:
+    """The set of true propositions of one trace line; ``error(msg, col, width, hint)``."""
+    from safeguards.errors import did_you_mean
+
+    try:
+        value = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"invalid JSON: {exc.msg}", exc.colno, 1, _STEP_HINT) from None
+    except RecursionError:
+        raise error("invalid JSON: nested too deeply", 1, 1, _STEP_HINT) from None
+    start = _WS.match(text).end()  # type: ignore[union-attr]
+    if not isinstance(value, list):
+        hint = _STEP_HINT
+        if isinstance(value, str):
+            hint = f"write a list: {json.dumps([value])}"
+        raise error(f"a step must be a JSON list or object, not {_json_type(value)}", start + 1,
+                    len(text.rstrip()) - start, hint)
+    # fast path: a well-formed step; the slow path below locates the first problem
+    if type(value) is list:
+        if all(type(item) is str and item in known for item in value):
+            return frozenset(value)
+    elif all(type(k) is str and k in known and type(v) is bool for k, v in value):
+        if len(value) == len({k for k, _ in value}):
+            return frozenset(k for k, v in value if v)
+
+    def check_name(name: str, col: int, width: int) -> None:
+        if name not in known:
+            listing = ", ".join(props[:12]) + (", …" if len(props) > 12 else "")
+            listing = listing or "no propositions"
+            raise error(f"unknown proposition `{name}` (the spec has {listing})", col, width,
+                        did_you_mean(name, props))
+
+    true: set[str] = set()
+    seen: dict[str, int] = {}
+    for key, key_start, key_end, item, item_start, item_end in _items(text, start):
+        if not isinstance(value, _Pairs):
+            if not isinstance(item, str):
+                raise error(f"a proposition name must be a string, not {_json_type(item)}",
+                            item_start + 1, item_end - item_start, _STEP_HINT)
+            check_name(item, item_start + 1, item_end - item_start)
+            true.add(item)
+        else:
+            assert isinstance(key, str)
+            check_name(key, key_start + 1, key_end - key_start)
+            if key in seen:
+                raise error(f"proposition `{key}` is given twice in this step", key_start + 1,
+                            key_end - key_start, f"it was first given at column {seen[key]}")
+            seen[key] = key_start + 1
+            if not isinstance(item, bool):
+                hint = "write true or false (JSON booleans, lowercase, unquoted)"
+                raise error(f"the value of `{key}` must be true or false, not {_json_type(item)}",
+                            item_start + 1, item_end - item_start, hint)
+            if item:
+                true.add(key)
+    return frozenset(true)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {json.dumps(value)}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}" if isinstance(value, float) else f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {json.dumps(value)}"
+    return "an object" if isinstance(value, (_Pairs, dict)) else "a list"
+
+
+def read_trace(handle: IO[str], props: Sequence[str], name: str
+               ) -> Iterator[tuple[int, frozenset[str]]]:
+    """Parse a JSON-lines trace lazily: yields ``(line_number, true_propositions)``.
+
+    Blank lines are skipped; a malformed line raises :class:`~safeguards.errors.TraceError`
+    located at ``name:line:column``.
+    """
+    from safeguards.errors import TraceError
+
+    known = frozenset(props)
+    lineno = 0
+    try:
+        for raw in handle:
+            lineno += 1
+            text = raw.rstrip("\r\n")
+            if lineno == 1:
+                text = text.lstrip("\ufeff")
+            if not text.strip():
+                continue
+
+            def error(message: str, column: int, width: int, hint: str | None,
+                      _line: int = lineno, _text: str = text) -> TraceError:
+                # the source holds this line at its place: enough for the caret display
+                return TraceError(message, source="\n" * (_line - 1) + _text, line=_line,
+                                  column=max(1, column), file=name, hint=hint, width=width)
+
+            yield lineno, _parse_step(text, props, known, error)
+    except UnicodeDecodeError as exc:
+        raise TraceError(f"the trace is not UTF-8 text ({exc.reason})", file=name,
+                         line=lineno + 1, column=1) from None
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from safeguards.automata import Verdict
+    from safeguards.errors import TraceError
+
+    sg = _compile(args)
+    as_json = args.format == "json"
+    out = sys.stdout
+    if args.trace == "-":
+        handle, name, close = sys.stdin, "<stdin>", False
+    else:
+        name = args.trace
+        try:
+            handle = open(args.trace, encoding="utf-8")
+        except FileNotFoundError:
+            raise TraceError(f"trace file `{args.trace}` does not exist", file=args.trace,
+                             hint="a trace is a JSON-lines file; give - to read standard input"
+                             ) from None
+        except OSError as exc:
+            raise TraceError(f"cannot read trace file `{args.trace}`: {exc.strerror or exc}",
+                             file=args.trace) from None
+        close = True
+    live = args.trace == "-"
+    monitor = sg.monitor()
+    all_rules = frozenset(r.name for r in sg.rules)
+    first_violation: tuple[int, int] | None = None
+    violated: set[str] = set()
+    steps = 0
+    if not as_json:
+        out.write(f"{'step':>5}  {'line':>5}  {'state':>5}  {'verdict':<20}  "
+                  f"{'violated rules':<16}  labels\n")
+    try:
+        for lineno, labels in read_trace(handle, sg.props, name):
+            result = monitor.step(labels)
+            steps += 1
+            rules = result.violated_rules
+            if result.verdict == Verdict.VIOLATED and first_violation is None:
+                first_violation = (result.step, lineno)
+                if not rules:  # the spec is unsatisfiable: the initial state is the violation
+                    rules = sg.pending_rules(result.state) or all_rules
+            violated |= rules
+            ordered = [p for p in sg.props if p in labels]
+            names = sorted(rules)
+            if as_json:
+                out.write(json.dumps({"event": "step", "step": result.step, "line": lineno,
+                                      "labels": ordered, "state": result.state,
+                                      "verdict": result.verdict.value,
+                                      "accepting": result.accepting,
+                                      "violated_rules": names}) + "\n")
+            else:
+                out.write(f"{result.step:>5}  {lineno:>5}  {result.state:>5}  "
+                          f"{result.verdict.value:<20}  {', '.join(names) or '-':<16}  "
+                          f"{_fmt_valuation(labels, sg.props)}\n")
+            if live:
+                out.flush()
+    finally:
+        if close:
+            handle.close()
+    state = monitor.state
+    verdict = sg.verdict(state)
+    accepting = sg.is_accepting(state)
+    pending: list[str] = []
+    if first_violation is None and verdict == Verdict.VIOLATED:  # empty trace, unsatisfiable
+        violated |= sg.pending_rules(state) or all_rules
+    if verdict != Verdict.VIOLATED and not accepting:
+        pending = sorted(sg.pending_rules(state))
+    failed = first_violation is not None or not accepting
+    if as_json:
+        out.write(json.dumps({
+            "event": "end", "steps": steps, "state": state, "verdict": verdict.value,
+            "accepting": accepting, "violated": failed,
+            "first_violation_step": first_violation[0] if first_violation else None,
+            "violated_rules": sorted(violated), "pending_rules": pending}) + "\n")
+    else:
+        plural = "step" if steps == 1 else "steps"
+        out.write(f"end of trace after {steps} {plural}: state {state}, verdict {verdict.value}\n")
+        if first_violation is not None:
+            step, lineno = first_violation
+            out.write(f"VIOLATED at step {step} (line {lineno}): "
+                      f"{_rules_phrase(sorted(violated))}\n")
+        elif verdict == Verdict.VIOLATED:
+            out.write(f"VIOLATED before any step: {_rules_phrase(sorted(violated))} "
+                      f"cannot be satisfied\n")
+        elif not accepting:
+            out.write(f"VIOLATED: the trace ends with unmet obligations of "
+                      f"{_rules_phrase(pending)}\n")
+        else:
+            out.write(f"OK: no rule violated ({verdict.value})\n")
+    out.flush()
+    return 1 if failed else 0
+
+
+def _rules_phrase(names: Sequence[str]) -> str:
+    if not names:
+        return "the spec"
+    return ("rule " if len(names) == 1 else "rules ") + ", ".join(names)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
