@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 from safeguards.automata.analysis import Verdict
-from safeguards.automata.build import RuleInfo, compile_rule, component_from_raw, product
+from safeguards.automata.build import Component, RuleInfo, compile_rule, component_from_raw, product
 from safeguards.automata.guards import guard_to_bdd
 from safeguards.automata.mtbdd import MTBDD
 from safeguards.automata.raw import RawAutomaton
@@ -101,7 +101,21 @@ def compile_spec(spec: ast.Spec, *, semantics: ast.Semantics | None = None,
     return Safeguard.from_diagrams(m, prod.aut.trans, accepting=prod.aut.accepting,
                                    verdicts=prod.verdicts, rules=[c.info for c in components],
                                    components=prod.components, parts=parts, semantics=mode,
+                                   state_names=_state_names(components, prod.components),
                                    **meta)  # type: ignore[arg-type]
+
+
+def _state_names(components: Sequence[Component],
+                 tuples: Sequence[tuple[int, ...] | None]) -> list[str]:
+    """``q1`` for one rule, ``(q1, 0)`` for several; the sink is ``violated``."""
+    names = []
+    for states in tuples:
+        if states is None:
+            names.append("violated")
+        else:
+            parts = [c.names[q] for c, q in zip(components, states)]
+            names.append(parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")")
+    return names
 
 
 def _with_source(error: SpecError) -> SpecError:

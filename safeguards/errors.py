@@ -34,6 +34,7 @@ class SpecError(SafeguardsError, ValueError):
         file: str | None = None,
         hint: str | None = None,
         width: int = 1,
+        severity: str = "error",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -43,6 +44,7 @@ class SpecError(SafeguardsError, ValueError):
         self.file = file
         self.hint = hint
         self.width = max(1, width)
+        self.severity = severity
 
     @property
     def source_line(self) -> str | None:
@@ -56,7 +58,7 @@ class SpecError(SafeguardsError, ValueError):
         where = self.file or "<input>"
         if self.line is not None:
             where += f":{self.line}:{self.column or 1}"
-        out = [f"{where}: error: {self.message}"]
+        out = [f"{where}: {self.severity}: {self.message}"]
         text = self.source_line
         if text is not None:
             out.append("    " + text.expandtabs(1))

@@ -56,7 +56,7 @@ class Safeguard:
                  components: Sequence[tuple[int, ...] | None] | None = None,
                  parts: Sequence["Safeguard"] = (), name: str = "safeguard",
                  description: str = "", prop_docs: Mapping[str, str] | None = None,
-                 semantics: str = "finite") -> None:
+                 semantics: str = "finite", state_names: Sequence[str] | None = None) -> None:
         self.props: tuple[str, ...] = tuple(props)
         self.prop_docs: dict[str, str] = dict(prop_docs or {p: "" for p in self.props})
         self.name = name
@@ -68,6 +68,8 @@ class Safeguard:
         self.verdicts: tuple[Verdict, ...] = tuple(Verdict(v) for v in verdicts)
         self.components = list(components) if components is not None else None
         self.parts: tuple[Safeguard, ...] = tuple(parts)
+        self.state_names: tuple[str, ...] = (tuple(state_names) if state_names is not None
+                                             else tuple(str(q) for q in range(len(self.verdicts))))
         node_var, node_low, node_high, root = classifier
         self.classifier = (list(node_var), list(node_low), list(node_high), int(root))
         self._names_of_nodes = [self.props[v] for v in node_var]

@@ -11,7 +11,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Literal
+from typing import Any, Iterator, Literal
 
 __all__ = [
     "Pos", "Formula", "Const", "Prop", "Unary", "Binary",
@@ -255,6 +255,7 @@ class Spec:
     rules: tuple[Rule, ...]
     description: str = ""
     path: str | None = None
+    notes: tuple[Any, ...] = ()   # SpecError objects with severity "note": legal but suspicious
 
     def __hash__(self) -> int:
         return hash((self.name, tuple(self.props), self.rules))

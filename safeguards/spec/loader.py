@@ -24,7 +24,7 @@ from safeguards.errors import SpecError, did_you_mean
 from safeguards.spec import ast
 from safeguards.spec.parser import parse_spec_text
 
-__all__ = ["load_spec", "load_spec_text", "spec_from_formula", "substitute", "check_props"]
+__all__ = ["load_spec", "load_spec_text", "spec_from_formula", "precedence_notes"]
 
 _OPTIONS = {"penalty", "semantics", "name"}
 
@@ -39,6 +39,7 @@ class _Loader:
         self.name: str | None = None
         self.description = ""
         self.stack: list[str] = []
+        self.notes: list[SpecError] = []
 
     def error(self, message: str, where: Any, source: str, file: str | None,
               hint: str | None = None) -> SpecError:
@@ -175,6 +176,7 @@ class _Loader:
         kind, body = raw["kind"], raw["body"]
         pos = raw["pos"]
         if kind == "ltl":
+            self.notes += precedence_notes(body, text, file)
             body = self.expand(body, text, file)
         elif kind in ("never", "match"):
             body = self.expand_regex(body, text, file)
@@ -220,7 +222,8 @@ def load_spec_text(text: str, *, file: str | None = None) -> ast.Spec:
         raise SpecError("this spec has no rules", source=text, line=1, column=1, file=file,
                         hint="add one, e.g.  rule no_lava: ltl G !lava")
     name = loader.name or (Path(file).stem if file else "spec")
-    return ast.Spec(name, loader.props, tuple(loader.rules), loader.description, file)
+    return ast.Spec(name, loader.props, tuple(loader.rules), loader.description, file,
+                    tuple(loader.notes))
 
 
 def load_spec(path: str | os.PathLike[str]) -> ast.Spec:
@@ -253,26 +256,34 @@ def spec_from_formula(formula: ast.Formula, *, semantics: ast.Semantics = "finit
     return ast.Spec(name, {p: "" for p in names}, (ast.Rule(name, "ltl", formula, 1.0, semantics),))
 
 
-def substitute(formula: ast.Formula, mapping: dict[str, ast.Formula]) -> ast.Formula:
-    """Replace propositions by formulas.
+def precedence_notes(formula: ast.Formula, text: str, file: str | None) -> list[SpecError]:
+    """Notes for ``G a -> b`` written without parentheses: it reads ``(G a) -> b``.
 
     >>> from safeguards.spec.parser import parse_ltl
-    >>> str(substitute(parse_ltl("G h"), {"h": parse_ltl("a | b")}))
-    'G(a | b)'
+    >>> print(precedence_notes(parse_ltl("G lava -> dead"), "G lava -> dead", "a.sg")[0])
+    a.sg:1:1: note: `G lava -> dead` reads as `(G lava) -> dead`
+        G lava -> dead
+        ^^^^^^^^^^^^^^
+    hint: for "always, lava implies dead" write `G(lava -> dead)`
     """
-    if isinstance(formula, ast.Prop):
-        return mapping.get(formula.name, formula)
-    if isinstance(formula, ast.Unary):
-        return replace(formula, arg=substitute(formula.arg, mapping))
-    if isinstance(formula, ast.Binary):
-        return replace(formula, left=substitute(formula.left, mapping),
-                       right=substitute(formula.right, mapping))
-    return formula
-
-
-def check_props(formula: ast.Formula, declared: list[str] | dict[str, str]) -> None:
-    """Raise a :class:`SpecError` if the formula uses an undeclared proposition."""
+    notes = []
     for node in ast.walk(formula):
-        if isinstance(node, ast.Prop) and node.name not in declared:
-            raise SpecError(f"unknown proposition `{node.name}`",
-                            hint=did_you_mean(node.name, declared))
+        if (isinstance(node, ast.Binary) and node.op in ("->", "<->")
+                and isinstance(node.left, ast.Unary) and node.left.op in ("G", "F", "X", "X[!]")
+                and node.pos and node.left.pos and node.pos.line == node.left.pos.line
+                and node.pos.column == node.left.pos.column):
+            op = node.left.op
+            inner, right = str(node.left.arg), str(node.right)
+            written = f"{op} {inner} {node.op} {right}"
+            width = (node.pos.end_column or node.pos.column + 1) - node.pos.column \
+                if node.pos.end_line == node.pos.line else 1
+            meaning = {"G": "always", "F": "eventually", "X": "next", "X[!]": "next"}[op]
+            notes.append(SpecError(
+                f"`{written}` reads as `({op} {inner}) {node.op} {right}`", source=text,
+                line=node.pos.line, column=node.pos.column, file=file, width=width,
+                severity="note",
+                hint=f"for \"{meaning}, {inner} implies {right}\" write `{op}({inner} {node.op} "
+                     f"{right})`" if node.op == "->" else
+                f"write `{op}({inner} {node.op} {right})` if the {op} should cover both sides"))
+    return notes
+
