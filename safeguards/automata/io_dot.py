@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from safeguards.automata.analysis import Verdict
+from safeguards.automata.io_hoa import state_guards
 from safeguards.automata.safeguard import Safeguard
 from safeguards.errors import BackendUnavailable
 from safeguards.spec import ast
@@ -66,8 +67,8 @@ def to_dot(sg: Safeguard) -> str:
         if verdict in _STYLE:
             attrs.append(_STYLE[verdict])
         lines.append(f"  {q} [{', '.join(attrs)}];")
-    for q in range(sg.n_states):
-        for target, guard in sg.edge_guards(q):
+    for q, guards in enumerate(state_guards(sg)):
+        for target, guard in guards:
             text = ("true" if guard.value else "false") if isinstance(guard, ast.Const) \
                 else str(guard)
             lines.append(f"  {q} -> {target} [label={_q(text)}];")

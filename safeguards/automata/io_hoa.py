@@ -44,7 +44,7 @@ from safeguards.automata.safeguard import Safeguard
 from safeguards.errors import SpecError
 from safeguards.spec import ast
 
-__all__ = ["to_hoa", "from_hoa", "guard_to_hoa"]
+__all__ = ["to_hoa", "from_hoa", "guard_to_hoa", "state_guards"]
 
 _SEMANTICS = ("finite", "infinite", "mixed")
 
@@ -85,6 +85,34 @@ def guard_to_hoa(formula: ast.Formula, index: dict[str, int]) -> str:
     return formula.op.join(parts)
 
 
+def state_guards(sg: Safeguard) -> list[list[tuple[int, ast.Formula]]]:
+    """``sg.edge_guards(q)`` for every state ``q``, sharing one decision diagram (fast on large
+    safeguards)."""
+    m = MTBDD(len(sg.props))
+    node_var, low, high, root_id = sg.classifier
+    memo: dict[int, int] = {}
+
+    def build(node: int) -> int:
+        if node < 0:
+            return m.terminal(-1 - node)
+        if node not in memo:
+            memo[node] = m.node(node_var[node], build(low[node]), build(high[node]))
+        return memo[node]
+
+    root = build(root_id)
+    rows = sg.table.tolist()
+    result = []
+    for row in rows:
+        targets = list(dict.fromkeys(row))
+        if len(targets) == 1:
+            result.append([(targets[0], ast.Const(True))])
+            continue
+        successor = m.map_with(dict(enumerate(row)), root)
+        result.append([(t, bdd_to_formula(m, m.map_with({x: x == t for x in targets}, successor),
+                                           sg.props)) for t in targets])
+    return result
+
+
 def to_hoa(sg: Safeguard) -> str:
     """The safeguard as HOA v1 text (see the module docstring); Spot reads it with
     ``spot.automaton(text)``."""
@@ -105,9 +133,9 @@ def to_hoa(sg: Safeguard) -> str:
     if sg.description:
         lines.append(f"safeguards-description: {_quote(sg.description)}")
     lines.append("--BODY--")
-    for q in range(sg.n_states):
+    for q, guards in enumerate(state_guards(sg)):
         lines.append(f"State: {q}" + (" {0}" if sg.is_accepting(q) else ""))
-        for target, guard in sg.edge_guards(q):
+        for target, guard in guards:
             lines.append(f"[{guard_to_hoa(guard, index)}] {target}")
     lines.append("--END--")
     return "\n".join(lines) + "\n"
@@ -165,6 +193,7 @@ class _Lexer:
 
     def tokens(self) -> list[_Tok]:
         text, pos, out = self.text, 0, []
+        line, line_start = 1, 0   # tracked incrementally (``where`` is for errors)
         while pos < len(text):
             match = _TOKEN.match(text, pos)
             if match is None:
@@ -173,13 +202,14 @@ class _Lexer:
                 raise self.error(f"unexpected character {text[pos]!r}", pos)
             kind = match.lastgroup
             assert kind is not None
-            if kind == "comment":
-                pos = self._skip_comment(pos)
-                continue
-            if kind != "space":
-                line, column = self.where(pos)
-                out.append(_Tok(kind, match.group(), line, column))
-            pos = match.end()
+            end = self._skip_comment(pos) if kind == "comment" else match.end()
+            if kind not in ("space", "comment"):
+                out.append(_Tok(kind, match.group(), line, pos - line_start + 1))
+            newlines = text.count("\n", pos, end)
+            if newlines:
+                line += newlines
+                line_start = text.rfind("\n", pos, end) + 1
+            pos = end
         line, column = self.where(len(text))
         out.append(_Tok("eof", "", line, column))
         return out

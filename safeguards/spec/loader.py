@@ -100,7 +100,12 @@ class _Loader:
             raise self.error(f"included file `{relative}` does not exist", token, text, file,
                              hint=f"paths are relative to the including file: looked for {target}")
         self.stack.append(str(target))
-        self.load(target.read_text(encoding="utf-8"), str(target), top=False)
+        try:
+            included = target.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as error:
+            raise self.error(f"cannot read included file `{relative}`: {error}", token, text,
+                             file) from None
+        self.load(included, str(target), top=False)
         self.stack.pop()
 
     def expand(self, formula: ast.Formula, text: str, file: str | None) -> ast.Formula:
@@ -236,10 +241,10 @@ def load_spec(path: str | os.PathLike[str]) -> ast.Spec:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SpecError(f"spec file `{path}` does not exist", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, UnicodeDecodeError, ValueError) as error:
         raise SpecError(f"cannot read spec file `{path}`: {error}", file=str(path)) from None
     return load_spec_text(text, file=str(path))
 

@@ -238,12 +238,22 @@ class _Builder(Transformer):
         return "machine", machine
 
 
+_LOWERCASE_OPERATORS = {"x", "f", "g", "u", "r", "w", "m"}
+
+
+def _previous_word(source: str, offset: int) -> str:
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source[:offset])
+    return words[-1] if words else ""
+
+
 def _hint_for(error: UnexpectedInput, source: str) -> str | None:
     """Recognise the common mistakes of spec authors."""
     token = getattr(error, "token", None)
     text = str(token) if token is not None else source[error.pos_in_stream or 0:][:1]
-    if token is not None and token.type == "NAME" and text in {"x", "f", "g", "u", "r", "w", "m"}:
-        return f"temporal operators are uppercase: did you mean `{text.upper()}`?"
+    if token is not None and token.type == "NAME":
+        for word in (text, _previous_word(source, token.start_pos or 0)):
+            if word in _LOWERCASE_OPERATORS:
+                return f"temporal operators are uppercase: did you mean `{word.upper()}`?"
     if text in {"&&", "||"}:
         return f"write `{text[0]}`: `&&` is the intersection of regular expressions"
     if text == "=":
@@ -258,12 +268,20 @@ def _hint_for(error: UnexpectedInput, source: str) -> str | None:
     return None
 
 
-def _describe_expected(expected: set[str]) -> str:
+# Tokens that can only follow a whole formula inside a spec file.
+_SPEC_ONLY = {"INCLUDE", "LET", "RULE", "SPEC", "PROPS", "RBRACE", "NAME_EDGE"}
+
+
+def _describe_expected(expected: set[str], start: str) -> str:
+    if start != "spec_file":
+        expected = {e for e in expected if e not in _SPEC_ONLY}
     names = {
         "NAME": "a proposition", "STRING": "a quoted name", "LPAR": "`(`", "RPAR": "`)`",
         "NOT_OP": "`!`", "UNARY_TEMPORAL_OP": "a temporal operator", "TRUE": "`true`",
         "FALSE": "`false`", "COLON": "`:`", "RBRACE": "`}`", "LBRACE": "`{`",
         "IMPL_OP": "`->`", "AND_OP": "`&`", "OR_OP": "`|`", "$END": "the end of the input",
+        "XOR": "`xor`", "CARET": "`^`", "TEMPORAL_OP": "a binary temporal operator (U R W M S)",
+        "INTER_OP": "`&&`", "SEMICOLON": "`;`", "ONE": "`1`", "ZERO": "`0`", "INT": "a number",
     }
     shown = sorted({names.get(e, e.lower().replace("_", " ")) for e in expected})
     if len(shown) > 6:
@@ -283,14 +301,14 @@ def _parse(text: str, start: str, file: str | None) -> Any:
             message = "unexpected end of input"
             expected = getattr(error, "expected", None)
             if expected:
-                message += f"; expected {_describe_expected(set(expected))}"
+                message += f"; expected {_describe_expected(set(expected), start)}"
         elif isinstance(error, UnexpectedCharacters):
             message = f"unexpected character {text[error.pos_in_stream]!r}"
         else:
             assert isinstance(error, UnexpectedToken)
             message = f"unexpected `{error.token}`"
             if error.expected:
-                message += f"; expected {_describe_expected(set(error.expected))}"
+                message += f"; expected {_describe_expected(set(error.expected), start)}"
         raise SpecError(message, source=text, line=line if line and line > 0 else 1,
                         column=column if column and column > 0 else 1, file=file,
                         hint=_hint_for(error, text)) from None
