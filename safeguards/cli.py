@@ -339,12 +339,16 @@ def summary(sg: Any) -> str:
     lines.append("")
     lines.append(f"automaton: {sg.n_states} states, {sg.n_letters} letter classes, "
                  f"initial state {sg.initial}")
+    def named(q: int) -> str:
+        name = sg.state_names[q]
+        return f"{q}" if name == str(q) else f"{q} {name}"
+
     for q in range(sg.n_states):
         tags = " (initial)" if q == sg.initial else ""
         accepting = "accepting" if sg.is_accepting(q) else "rejecting"
-        lines.append(f"  state {q}{tags}: {sg.verdict(q).value}, {accepting}")
+        lines.append(f"  state {named(q)}{tags}: {sg.verdict(q).value}, {accepting}")
         for target, guard in sg.edge_guards(q):
-            lines.append(f"    -> {target} on {_fmt_guard(guard)}")
+            lines.append(f"    -> {named(target)} on {_fmt_guard(guard)}")
     lines.append("")
     lines += _fmt_trace("shortest violating trace", sg.shortest_violation(), sg.props,
                         "the spec cannot be violated")

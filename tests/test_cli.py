@@ -111,10 +111,10 @@ def test_compile_text_summary_of_shipped_spec(capsys):
     assert "basalt_lava  the agent stands on basalt lava (hazard)" in out
     assert "safeguard3: machine, finite semantics, penalty 1" in out
     assert "automaton: 6 states, 15 letter classes, initial state 0" in out
-    assert "state 0 (initial): presumably_satisfied, accepting" in out
-    assert "state 5: violated, rejecting" in out
-    assert "-> 5 on creeper | basalt_lava" in out
-    assert "-> 5 on true" in out
+    assert "state 0 q0 (initial): presumably_satisfied, accepting" in out
+    assert "state 5 violated: violated, rejecting" in out
+    assert "-> 5 violated on creeper | basalt_lava" in out
+    assert "-> 5 violated on true" in out
     assert "shortest violating trace (1 step):" in out
     assert "step 0: {basalt_lava}" in out or "step 0: {creeper}" in out
     assert "shortest satisfying trace (1 step):" in out

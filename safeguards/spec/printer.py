@@ -37,6 +37,11 @@ def _precedence(formula: Formula) -> int:
     return 7
 
 
+def _same_associative(parent: Binary, child: Formula) -> bool:
+    """``a & (b & c)`` prints as ``a & b & c`` (same for ``|``): the grouping does not matter."""
+    return parent.op in ("&", "|") and isinstance(child, Binary) and child.op == parent.op
+
+
 def to_spot(formula: Formula) -> str:
     """Render ``formula`` so that both Spot and our parser read it back as the same tree."""
     if isinstance(formula, Const):
@@ -56,9 +61,9 @@ def to_spot(formula: Formula) -> str:
     # Right-associative levels (-> <-> and temporal) need parentheses on an equal-level left
     # operand; left-associative ones on an equal-level right operand.  Always bracketing equal
     # levels keeps the output unambiguous for every reader.
-    if _precedence(formula.left) <= mine:
+    if _precedence(formula.left) <= mine and not _same_associative(formula, formula.left):
         left = f"({left})"
-    if _precedence(formula.right) <= mine:
+    if _precedence(formula.right) <= mine and not _same_associative(formula, formula.right):
         right = f"({right})"
     return f"{left} {formula.op} {right}"
 
