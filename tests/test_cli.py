@@ -142,7 +142,7 @@ def test_compile_spec_path(capsys):
     code, out, _ = run(capsys, "compile", str(SPECS / "patterns" / "absence.sg"))
     assert code == 0
     assert "absence: ltl, finite semantics, penalty 1" in out
-    assert "source: G!bad" in out
+    assert "source: ltl G !bad" in out
 
 
 def test_compile_ltl(capsys):

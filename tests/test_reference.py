@@ -341,17 +341,11 @@ def test_generators_are_deterministic() -> None:
 # Cross-checks against Spot
 
 
-def _spot_text(formula: Formula) -> str:
-    """``str(formula)`` for Spot.  The printer writes ``X1``/``G0``/``F1``, which Spot reads as
-    atomic propositions named "X1" etc., so a space goes between an operator and a constant."""
-    return re.sub(r"([XFG])([01])", r"\1 \2", str(formula))
-
-
 class _SpotNFA:
     """Spot's finite automaton of an LTLf formula, simulated as an NFA over valuations."""
 
     def __init__(self, spot, formula: Formula) -> None:
-        ltl = spot.from_ltlf(spot.formula(_spot_text(formula)))
+        ltl = spot.from_ltlf(spot.formula(str(formula)))
         self.aut = spot.to_finite(spot.translate(ltl, "buchi", "sbacc"))
         self.edges = {state: [(edge.dst, parse_ltl(str(spot.bdd_to_formula(edge.cond,
                                                                             self.aut.get_dict()))))
@@ -412,7 +406,7 @@ def test_lasso_semantics_against_spot() -> None:
     rng = random.Random(99)
     for _ in range(100):
         formula = random_formula(rng, PROPS, rng.randint(1, 6))
-        aut = spot.translate(spot.formula(_spot_text(formula)))
+        aut = spot.translate(spot.formula(str(formula)))
         for _ in range(3):
             prefix = random_trace(rng, PROPS, rng.randint(0, 3))
             loop = random_trace(rng, PROPS, rng.randint(1, 3))

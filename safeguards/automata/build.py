@@ -58,6 +58,9 @@ class Component:
 
 
 def _rule_source(rule: ast.Rule) -> str:
+    """The rule's body as written in the spec file, else printed from its tree."""
+    if rule.text:
+        return rule.text
     if rule.kind == "ltl":
         return str(rule.body)
     if rule.kind in ("never", "match"):

@@ -1,8 +1,9 @@
 """Draw a safeguard with Graphviz.
 
-:func:`to_dot` gives DOT text: one circle per state (a double circle when a trace may end there),
-the violation state red, satisfied states green, an arrow from an invisible start node to the
-initial state, edges labelled with their guards and a tooltip with each state's verdict.
+:func:`to_dot` gives DOT text: one circle per state labelled with its name (a double circle when
+a trace may end there), the violation state red, satisfied states green, an arrow from an
+invisible start node to the initial state, edges labelled with their guards and a tooltip with
+each state's number, name and verdict.
 :func:`render` turns it into a PNG/SVG/PDF file with the ``graphviz`` Python package or the
 ``dot`` program.
 
@@ -62,8 +63,11 @@ def to_dot(sg: Safeguard) -> str:
     ]
     for q in range(sg.n_states):
         verdict = sg.verdict(q)
+        name = sg.state_names[q]
+        about = f"state {q}" + (f" ({name})" if name != str(q) else "") + f": {verdict.value}"
+        label = str(q) if name.isdigit() else name   # numeric names are internal numbers
         attrs = [f"shape={'doublecircle' if sg.is_accepting(q) else 'circle'}",
-                 f"tooltip={_q(f'state {q}: {verdict.value}')}"]
+                 f"label={_q(label)}", f"tooltip={_q(about)}"]
         if verdict in _STYLE:
             attrs.append(_STYLE[verdict])
         lines.append(f"  {q} [{', '.join(attrs)}];")

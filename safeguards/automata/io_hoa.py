@@ -3,6 +3,7 @@
 :func:`to_hoa` writes the monitor as a complete deterministic automaton with state-based
 acceptance (``Acceptance: 1 Inf(0)``): read over finite words, a trace is accepted when its run
 ends in an accepting state, which is Spot's convention for finite-word automata (``to_finite``).
+The spec name goes in ``name:``, state names after the state numbers (``State: 0 "q0" {0}``).
 Tool-specific headers (lowercase, so other tools ignore them) keep what HOA cannot say::
 
     safeguards-semantics: "finite"                       # the safeguard's semantics
@@ -19,6 +20,10 @@ go to a rejecting sink).  Finite-word reading:
   then stands for marks on all of its outgoing transitions, as in HOA; the empty trace is
   rejected);
 * ``Acceptance: 0 t`` (Spot's monitors): every state accepts, only missing letters reject.
+
+Imports go through :func:`safeguards.compiler.from_edges` (which minimises; merged states get
+joined names), except that consistent ``safeguards-verdicts`` under infinite or mixed semantics
+are kept state for state.
 
 >>> import safeguards
 >>> sg = safeguards.compile_ltl("a U b")
@@ -134,7 +139,8 @@ def to_hoa(sg: Safeguard) -> str:
         lines.append(f"safeguards-description: {_quote(sg.description)}")
     lines.append("--BODY--")
     for q, guards in enumerate(state_guards(sg)):
-        lines.append(f"State: {q}" + (" {0}" if sg.is_accepting(q) else ""))
+        lines.append(f"State: {q} {_quote(sg.state_names[q])}"
+                     + (" {0}" if sg.is_accepting(q) else ""))
         for target, guard in guards:
             lines.append(f"[{guard_to_hoa(guard, index)}] {target}")
     lines.append("--END--")
@@ -245,6 +251,7 @@ class _State:
     label: ast.Formula | None
     marks: frozenset[int] | None
     tok: _Tok
+    name: str | None = None
     edges: list[_Edge] = field(default_factory=list)
 
 
@@ -539,9 +546,8 @@ class _Parser:
             number, tok = self.state_number("a state number")
             if number in hoa.states:
                 raise self.error(f"state {number} is defined twice", tok)
-            if self.tok.kind == "string":
-                self.next()   # state name
-            state = _State(number, label, self.acc_sig(), head)
+            name = self.next().value if self.tok.kind == "string" else None
+            state = _State(number, label, self.acc_sig(), head, name)
             hoa.states[number] = state
             while self.tok.text == "[" or self.tok.kind == "int":
                 start = self.tok
@@ -689,8 +695,10 @@ def from_hoa(text: str, *, semantics: str | None = None, file: str | None = None
         e.marks is not None for s in hoa.states.values() for e in s.edges)
     names = list(aps)
     edges: list[list[tuple[ast.Formula, int]]] = []
+    bdd_edges: list[list[tuple[int, int]]] = []
     accepting: list[bool] = []
     verdicts: list[Verdict] | None = None
+    state_names: list[str] | None = None
     if not transition_based:
         # Keep the HOA states reachable from the start; the start becomes state 0.
         order, seen = [hoa.start], {hoa.start}
@@ -707,8 +715,12 @@ def from_hoa(text: str, *, semantics: str | None = None, file: str | None = None
             state = hoa.states.get(q)
             marks = state.marks if state is not None and state.marks is not None else frozenset()
             accepting.append(_accepts(cond, marks))
-            edges.append([(bdd_to_formula(m, bdd, names), renumber[t])
-                          for t, bdd, _, _ in guards.get(q, []) if bdd != m.false])
+            bdd_edges.append([(bdd, renumber[t]) for t, bdd, _, _ in guards.get(q, [])
+                              if bdd != m.false])
+            edges.append([(bdd_to_formula(m, bdd, names), t) for bdd, t in bdd_edges[-1]])
+        if any(s.name is not None for s in hoa.states.values()):
+            state_names = [hoa.states[q].name or str(q) if q in hoa.states else str(q)
+                           for q in order]
         if hoa.verdicts is not None:
             if len(hoa.verdicts) != n:
                 raise parser.error(f"`safeguards-verdicts:` lists {len(hoa.verdicts)} verdicts "
@@ -754,22 +766,83 @@ def from_hoa(text: str, *, semantics: str | None = None, file: str | None = None
         if not _consistent(succ, accepting + [False], verdicts + [Verdict.VIOLATED], semantics):
             verdicts = None
     if semantics == "finite":
-        return from_edges(aps, edges, accepting, name=name, semantics="finite",
-                          description=hoa.description)
-    if verdicts is not None:
-        return _build_exact(aps, edges, accepting, verdicts, name, hoa.description, semantics)
-    if semantics == "infinite":
+        result = from_edges(aps, edges, accepting, name=name, semantics="finite",
+                            description=hoa.description)
+    elif verdicts is not None:
+        return _build_exact(aps, edges, accepting, verdicts, name, hoa.description, semantics,
+                            state_names)
+    elif semantics == "infinite":
         # No (consistent) verdicts: a safety monitor whose rejecting states are bad traps.
-        return from_edges(aps, edges, accepting, name=name, semantics="infinite",
-                          description=hoa.description)
-    raise SpecError("`mixed` semantics needs consistent `safeguards-verdicts:` (as written "
+        result = from_edges(aps, edges, accepting, name=name, semantics="infinite",
+                            description=hoa.description)
+    else:
+        raise SpecError("`mixed` semantics needs consistent `safeguards-verdicts:` (as written "
                     "by safeguards)", file=file,
                     hint="import with semantics='finite' or semantics='infinite'")
+    if state_names is not None:
+        _carry_names(result, m, bdd_edges, state_names)
+    return result
+
+
+def _letter_valuations(sg: Safeguard) -> list[list[bool]]:
+    """One valuation (as Booleans in proposition order) per letter class of ``sg``."""
+    node_var, low, high, root = sg.classifier
+    found: dict[int, list[bool]] = {}
+    seen: set[int] = set()
+    stack = [(root, [False] * len(sg.props))]
+    while stack:
+        node, valuation = stack.pop()
+        if node < 0:
+            found.setdefault(-1 - node, valuation)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        for child, value in ((low[node], False), (high[node], True)):
+            branch = list(valuation)
+            branch[node_var[node]] = value
+            stack.append((child, branch))
+    return [found[letter] for letter in range(sg.n_letters)]
+
+
+def _carry_names(sg: Safeguard, m: MTBDD, bdd_edges: list[list[tuple[int, int]]],
+                 names: list[str]) -> None:
+    """Name the states of ``sg`` (built by ``from_edges``, which may merge states) after the
+    imported states they stand for: stepping both automata side by side pairs them up."""
+    sink = len(bdd_edges)
+
+    def step(i: int, valuation: list[bool]) -> int:
+        if i == sink:
+            return sink
+        for bdd, target in bdd_edges[i]:
+            if m.evaluate(bdd, valuation):
+                return target
+        return sink
+
+    valuations = _letter_valuations(sg)
+    classes: list[set[int]] = [set() for _ in range(sg.n_states)]
+    start = (0, sg.initial)
+    seen, queue = {start}, [start]
+    while queue:
+        i, j = queue.pop()
+        classes[j].add(i)
+        for letter, valuation in enumerate(valuations):
+            pair = (step(i, valuation), sg.step_letter(j, letter))
+            if pair not in seen:
+                seen.add(pair)
+                queue.append(pair)
+    result = []
+    for j, members in enumerate(classes):
+        own = list(dict.fromkeys(names[i] for i in sorted(members) if i != sink))
+        result.append("|".join(own) if own else
+                      "violated" if sg.verdicts[j] == Verdict.VIOLATED else str(j))
+    sg.state_names = tuple(result)
 
 
 def _build_exact(props: list[str], edges: list[list[tuple[ast.Formula, int]]],
                  accepting: list[bool], verdicts: list[Verdict], name: str,
-                 description: str, semantics: str) -> Safeguard:
+                 description: str, semantics: str,
+                 state_names: list[str] | None = None) -> Safeguard:
     """A safeguard with exactly these states, acceptance and (checked) verdicts; missing letters
     go to a violation sink.  Used for the verdicts of our own header under infinite or mixed
     semantics, which ``from_edges`` cannot express exactly."""
@@ -786,12 +859,14 @@ def _build_exact(props: list[str], edges: list[list[tuple[ast.Formula, int]]],
         trans.append(diagram)
     accepting = list(accepting)
     verdicts = list(verdicts)
+    names = list(state_names) if state_names is not None else [str(q) for q in range(n)]
     if needs_sink:
         trans.append(m.terminal(n))
         accepting.append(False)
         verdicts.append(Verdict.VIOLATED)
+        names.append("violated")
     info = RuleInfo(name, "automaton", semantics, 1.0, name,
                     "finite" if semantics == "finite" else "general")
     return Safeguard.from_diagrams(m, trans, accepting=accepting, verdicts=verdicts, rules=[info],
                                    props=props, name=name, description=description,
-                                   semantics=semantics)
+                                   semantics=semantics, state_names=names)

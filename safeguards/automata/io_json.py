@@ -28,8 +28,9 @@ and ``version``)::
       "verdicts": [str, ...],             # one per state, a Verdict value ("violated", ...)
       "components": null | [null | [int, ...], ...],
                                           # per state, the state of each part (null: the sink)
-      "parts": [{...}, ...]               # one safeguard per rule (empty for one-rule specs)
-    }
+      "parts": [{...}, ...],              # one safeguard per rule (empty for one-rule specs)
+      "state_names": [str, ...]           # one per state, for display (optional when reading;
+    }                                     # default "0", "1", ...)
 
 >>> import safeguards
 >>> sg = safeguards.compile_ltl("G(a -> X b)")
@@ -86,6 +87,7 @@ def _body(sg: Safeguard) -> dict[str, Any]:
         "components": None if sg.components is None else
         [None if c is None else [int(q) for q in c] for c in sg.components],
         "parts": [_body(part) for part in sg.parts],
+        "state_names": [str(name) for name in sg.state_names],
     }
 
 
@@ -129,7 +131,8 @@ class _Reader:
         extra = sorted(set(value) - set(keys) - set(ignore))
         if extra:
             raise self.fail(path, f"unknown key `{extra[0]}`",
-                            hint="allowed keys: " + ", ".join(keys))
+                            hint="allowed keys: " + ", ".join(
+                                [*keys, *(k for k in ignore if k not in ("format", "version"))]))
         return value
 
     def string(self, value: Any, path: str) -> str:
@@ -156,7 +159,7 @@ class _Reader:
         return value
 
     def body(self, doc: Any, path: str) -> Safeguard:
-        doc = self.obj(doc, path, _BODY_KEYS, ignore=("format", "version"))
+        doc = self.obj(doc, path, _BODY_KEYS, ignore=("format", "version", "state_names"))
         name = self.string(doc["name"], f"{path}.name")
         description = self.string(doc["description"], f"{path}.description")
         semantics = self.string(doc["semantics"], f"{path}.semantics")
@@ -229,6 +232,12 @@ class _Reader:
                 raise self.fail(f"{path}.verdicts[{q}]", f"unknown verdict `{text}`",
                                 hint="use " + ", ".join(v.value for v in Verdict)) from None
 
+        state_names = None
+        if doc.get("state_names") is not None:
+            state_names = [self.string(text, f"{path}.state_names[{q}]") for q, text in
+                           enumerate(self.array(doc["state_names"], f"{path}.state_names",
+                                                n_states, " (one per state)"))]
+
         parts = [self.body(part, f"{path}.parts[{i}]")
                  for i, part in enumerate(self.array(doc["parts"], f"{path}.parts"))]
         for i, part in enumerate(parts):
@@ -264,7 +273,7 @@ class _Reader:
         return Safeguard(props=props, classifier=classifier, table=table, accepting=accepting,
                          verdicts=verdicts, rules=rules, components=components, parts=parts,
                          name=name, description=description, prop_docs=docs,
-                         semantics=semantics)
+                         semantics=semantics, state_names=state_names)
 
     def classifier(self, value: Any, path: str, n_props: int,
                    n_letters: int) -> tuple[list[int], list[int], list[int], int]:

@@ -78,6 +78,8 @@ class Safeguard:
         self._letter_cache: dict[frozenset[str], int] = {}
         self._dist_violation: list[int] | None = None
         self._dist_acceptance: list[int] | None = None
+        self._classifier_diagram: tuple[MTBDD, int] | None = None
+        self._examples: list[frozenset[str]] | None = None
 
     # -- basic facts ---------------------------------------------------------------------------
     @property
@@ -151,6 +153,11 @@ class Safeguard:
         return self._letter_examples()[letter]
 
     def _letter_examples(self) -> list[frozenset[str]]:
+        if self._examples is None:
+            self._examples = self._find_letter_examples()
+        return self._examples
+
+    def _find_letter_examples(self) -> list[frozenset[str]]:
         examples: dict[int, frozenset[str]] = {}
         m, root = self._diagram()
         for cube, letter in m.paths(root):
@@ -160,7 +167,12 @@ class Safeguard:
         return [examples[i] for i in range(self.n_letters)]
 
     def _diagram(self) -> tuple[MTBDD, int]:
-        """The classifier as a fresh decision diagram with letter terminals."""
+        """The classifier as a decision diagram with letter terminals (built once)."""
+        if self._classifier_diagram is None:
+            self._classifier_diagram = self._build_diagram()
+        return self._classifier_diagram
+
+    def _build_diagram(self) -> tuple[MTBDD, int]:
         m = MTBDD(len(self.props))
         node_var, low, high, root = self.classifier
         memo: dict[int, int] = {}
@@ -181,7 +193,8 @@ class Safeguard:
         """A Boolean formula for the union of some letter classes."""
         wanted = set(letters)
         m, root = self._diagram()
-        return bdd_to_formula(m, m.map(lambda letter: letter in wanted, root), self.props)
+        membership = {letter: letter in wanted for letter in range(self.n_letters)}
+        return bdd_to_formula(m, m.map_with(membership, root), self.props)
 
     # -- stepping ------------------------------------------------------------------------------
     def step(self, state: int, props: Valuation) -> int:
@@ -334,6 +347,45 @@ class Safeguard:
                 guard = self.guard_of_letters(group)
                 graph.add_edge(q, target, guard=guard, label=str(guard), letters=tuple(group))
         return graph
+
+    # -- input / output ------------------------------------------------------------------------
+    def to_json(self) -> str:
+        """This safeguard as versioned JSON (see :mod:`safeguards.automata.io_json`)."""
+        from safeguards.automata.io_json import to_json
+
+        return to_json(self)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Safeguard":
+        """Load a safeguard written by :meth:`to_json`."""
+        from safeguards.automata.io_json import from_json
+
+        return from_json(text)
+
+    def to_hoa(self) -> str:
+        """HOA v1 text (readable by Spot) with the verdicts in a ``safeguards-verdicts`` header."""
+        from safeguards.automata.io_hoa import to_hoa
+
+        return to_hoa(self)
+
+    @classmethod
+    def from_hoa(cls, text: str, *, semantics: str | None = None) -> "Safeguard":
+        """Import a deterministic automaton in HOA v1 (as Spot writes them)."""
+        from safeguards.automata.io_hoa import from_hoa
+
+        return from_hoa(text, semantics=semantics)
+
+    def to_dot(self) -> str:
+        """Graphviz DOT text of the automaton."""
+        from safeguards.automata.io_dot import to_dot
+
+        return to_dot(self)
+
+    def render(self, path: Any, format: str | None = None) -> Any:
+        """Draw the automaton to PNG/SVG (needs Graphviz); the format defaults to the suffix."""
+        from safeguards.automata.io_dot import render
+
+        return render(self, path, format)
 
     # -- construction --------------------------------------------------------------------------
     @classmethod

@@ -244,6 +244,7 @@ class Rule:
     penalty: float = 1.0
     semantics: Semantics = "finite"
     pos: Pos | None = _pos()
+    text: str = field(default="", compare=False, repr=False)   # the body as written
 
 
 @dataclass(frozen=True)

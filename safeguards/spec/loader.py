@@ -193,7 +193,8 @@ class _Loader:
             body = self.check_machine(body, text, file)
         self.rule_sources[name] = (name_token or pos, text, file)
         self.rules.append(ast.Rule(name, kind, body, penalty, semantics,  # type: ignore[arg-type]
-                                   pos=replace(pos, file=file) if pos else None))
+                                   pos=replace(pos, file=file) if pos else None,
+                                   text=raw["text"]))
 
     def check_machine(self, machine: ast.Machine, text: str, file: str | None) -> ast.Machine:
         edges = []

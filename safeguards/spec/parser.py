@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import textwrap
 from importlib import resources
 from typing import Any
 
@@ -51,6 +52,15 @@ def _pos_of(meta_or_token: Any, file: str | None) -> ast.Pos | None:
         return None
     return ast.Pos(line, meta_or_token.column, file,
                    getattr(meta_or_token, "end_line", None), getattr(meta_or_token, "end_column", None))
+
+
+def _body_text(text: str) -> str:
+    """A rule body as written, without comments; continuation lines dedented."""
+    lines = [line.rstrip() for line in re.sub(r"#[^\n]*", "", text).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    rest = textwrap.dedent("\n".join(lines[1:]))
+    return lines[0].strip() + ("\n" + rest if rest else "")
 
 
 class _Builder(Transformer):
@@ -187,8 +197,10 @@ class _Builder(Transformer):
         rest = items[1:] if name_token is not None else items
         options = rest[0] if len(rest) == 2 else []
         kind, body = rest[-1]
+        text = self.source[meta.start_pos:meta.end_pos] if not meta.empty else ""
+        body_text = _body_text(text.split(":", 1)[1] if ":" in text else text)
         return "rule", {"name": name_token, "options": options, "kind": kind, "body": body,
-                        "pos": self._pos(meta)}
+                        "pos": self._pos(meta), "text": body_text}
 
     # -- machines ------------------------------------------------------------------------------
     def m_initial(self, items: list[Token]) -> tuple[str, Token]:
