@@ -88,7 +88,7 @@ def compile_spec(spec: ast.Spec, *, semantics: ast.Semantics | None = None,
                       for rule in rules]
         prod = product(m, components)
     except SpecError as error:
-        raise _with_source(error) from None
+        raise _with_source(error, spec) from None
     meta = dict(props=props, prop_docs=spec.props, name=spec.name, description=spec.description)
     kinds = {r.semantics for r in rules}
     mode = kinds.pop() if len(kinds) == 1 else "mixed"
@@ -118,9 +118,11 @@ def _state_names(components: Sequence[Component],
     return names
 
 
-def _with_source(error: SpecError) -> SpecError:
-    """Attach the source text of the file an error points into, for the caret display."""
-    if error.source is None and error.file and error.line is not None:
+def _with_source(error: SpecError, spec: ast.Spec) -> SpecError:
+    """Attach the source text an error points into, for the caret display."""
+    if error.source is None and error.line is not None and error.file == spec.path:
+        error.source = spec.source or None
+    elif error.source is None and error.file and error.line is not None:
         try:
             error.source = Path(error.file).read_text(encoding="utf-8")
         except OSError:

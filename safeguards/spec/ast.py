@@ -257,6 +257,7 @@ class Spec:
     description: str = ""
     path: str | None = None
     notes: tuple[Any, ...] = ()   # SpecError objects with severity "note": legal but suspicious
+    source: str = ""              # the text of the top-level spec file
 
     def __hash__(self) -> int:
         return hash((self.name, tuple(self.props), self.rules))

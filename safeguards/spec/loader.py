@@ -229,7 +229,7 @@ def load_spec_text(text: str, *, file: str | None = None) -> ast.Spec:
                         hint="add one, e.g.  rule no_lava: ltl G !lava")
     name = loader.name or (Path(file).stem if file else "spec")
     return ast.Spec(name, loader.props, tuple(loader.rules), loader.description, file,
-                    tuple(loader.notes))
+                    tuple(loader.notes), text)
 
 
 def load_spec(path: str | os.PathLike[str]) -> ast.Spec:
