@@ -19,11 +19,11 @@ import json
 import os
 import re
 import sys
-import tempfile
 from contextlib import suppress
 from importlib import resources
-from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Sequence
+
+from safeguards.files import write_atomic
 
 __all__ = ["main", "build_parser", "read_trace"]
 
@@ -148,11 +148,11 @@ def _validate(args: argparse.Namespace) -> None:
     """Cross-option checks argparse cannot express; errors exit with status 2."""
     parser = args.subparser
     if args.ltl is not None and args.spec is not None:
-        parser.error(f"give either SPEC or --ltl FORMULA, not both")
+        parser.error("give either SPEC or --ltl FORMULA, not both")
     if args.ltl is None and args.spec is None:
         if args.command == "compile":
-            parser.error(f"give a SPEC file (or a shipped spec name) or --ltl FORMULA")
-        parser.error(f"give SPEC and TRACE, or --ltl FORMULA and TRACE")
+            parser.error("give a SPEC file (or a shipped spec name) or --ltl FORMULA")
+        parser.error("give SPEC and TRACE, or --ltl FORMULA and TRACE")
     if args.command == "compile" and args.format in _IMAGE_FORMATS and not args.output:
         parser.error(f"--format {args.format} writes a picture; give the file with -o FILE")
 
@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         # the reader of our output went away (e.g. `| head`): stop quietly
-        with suppress(Exception):
+        with suppress(OSError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         return 141
@@ -212,7 +212,7 @@ def _shipped_specs() -> list[str]:
                 walk(child, f"{prefix}{child.name}/")
             elif child.name.endswith(".sg"):
                 names.append(prefix + child.name[:-3])
-    with suppress(Exception):
+    with suppress(OSError):
         walk(resources.files("safeguards.specs"), "")
     return names
 
@@ -270,7 +270,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if fmt in _IMAGE_FORMATS:
         from safeguards.automata.io import render
 
-        _render_atomic(sg, args.output, fmt, render)
+        render(sg, args.output, fmt)
         return 0
     if fmt == "text":
         text = summary(sg)
@@ -355,64 +355,6 @@ def summary(sg: Any) -> str:
     lines += _fmt_trace("shortest satisfying trace", sg.shortest_satisfaction(), sg.props,
                         "no non-empty trace satisfies the spec")
     return "\n".join(lines) + "\n"
-
-
-def _new_file_mode(path: Path) -> int:
-    with suppress(OSError):
-        return path.stat().st_mode & 0o7777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _temp_beside(path: Path, suffix: str = "") -> str:
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}",
-                                   dir=path.parent if str(path.parent) else ".")
-    except OSError as exc:
-        raise _write_error(exc, path) from None
-    os.close(fd)
-    return tmp
-
-
-def _write_error(exc: OSError, path: Path) -> OSError:
-    """The error to show for a failed write: it names the target, not the temporary file."""
-    return OSError(exc.errno, f"cannot write the output file ({exc.strerror or exc})",
-                   os.fspath(path))
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    target = Path(path)
-    mode = _new_file_mode(target)
-    tmp = _temp_beside(target)
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and tmp in (exc.filename, exc.filename2):
-            raise _write_error(exc, target) from None
-        raise
-
-
-def _render_atomic(sg: Any, path: str, fmt: str, render: Any) -> None:
-    target = Path(path)
-    mode = _new_file_mode(target)
-    tmp = _temp_beside(target, f".{fmt}")
-    try:
-        render(sg, tmp, fmt)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and tmp in (exc.filename, exc.filename2):
-            raise _write_error(exc, target) from None
-        raise
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ spot = pytest.importorskip("spot")
 
 import safeguards  # noqa: E402
 from reference import (  # noqa: E402
-    FUTURE_ONLY_OPS, GUARANTEE_OPS, SAFETY_OPS, holds_infinite_lasso, random_formula,
+    GUARANTEE_OPS, SAFETY_OPS, holds_infinite_lasso, random_formula,
 )
 from safeguards import BackendUnavailable, SpecError, Verdict  # noqa: E402
 from safeguards.automata.build import RuleInfo  # noqa: E402

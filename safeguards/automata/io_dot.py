@@ -22,13 +22,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from safeguards.automata.analysis import Verdict
-from safeguards.automata.io_hoa import state_guards
 from safeguards.automata.safeguard import Safeguard
 from safeguards.errors import BackendUnavailable
+from safeguards.files import write_atomic
 from safeguards.spec import ast
 
 __all__ = ["to_dot", "render", "FORMATS"]
@@ -71,31 +70,13 @@ def to_dot(sg: Safeguard) -> str:
         if verdict in _STYLE:
             attrs.append(_STYLE[verdict])
         lines.append(f"  {q} [{', '.join(attrs)}];")
-    for q, guards in enumerate(state_guards(sg)):
+    for q, guards in enumerate(sg.edge_guards(q) for q in range(sg.n_states)):
         for target, guard in guards:
             text = ("true" if guard.value else "false") if isinstance(guard, ast.Const) \
                 else str(guard)
             lines.append(f"  {q} -> {target} [label={_q(text)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _run_graphviz(dot: str, fmt: str) -> bytes:
@@ -135,5 +116,5 @@ def render(sg: Safeguard, path: str | os.PathLike[str], format: str | None = Non
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     dot = to_dot(sg)
     data = dot.encode("utf-8") if fmt == "dot" else _run_graphviz(dot, fmt)
-    _write_atomic(target, data)
+    write_atomic(target, data)
     return target

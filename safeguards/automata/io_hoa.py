@@ -49,7 +49,7 @@ from safeguards.automata.safeguard import Safeguard
 from safeguards.errors import SpecError
 from safeguards.spec import ast
 
-__all__ = ["to_hoa", "from_hoa", "guard_to_hoa", "state_guards"]
+__all__ = ["to_hoa", "from_hoa", "guard_to_hoa"]
 
 _SEMANTICS = ("finite", "infinite", "mixed")
 
@@ -90,34 +90,6 @@ def guard_to_hoa(formula: ast.Formula, index: dict[str, int]) -> str:
     return formula.op.join(parts)
 
 
-def state_guards(sg: Safeguard) -> list[list[tuple[int, ast.Formula]]]:
-    """``sg.edge_guards(q)`` for every state ``q``, sharing one decision diagram (fast on large
-    safeguards)."""
-    m = MTBDD(len(sg.props))
-    node_var, low, high, root_id = sg.classifier
-    memo: dict[int, int] = {}
-
-    def build(node: int) -> int:
-        if node < 0:
-            return m.terminal(-1 - node)
-        if node not in memo:
-            memo[node] = m.node(node_var[node], build(low[node]), build(high[node]))
-        return memo[node]
-
-    root = build(root_id)
-    rows = sg.table.tolist()
-    result = []
-    for row in rows:
-        targets = list(dict.fromkeys(row))
-        if len(targets) == 1:
-            result.append([(targets[0], ast.Const(True))])
-            continue
-        successor = m.map_with(dict(enumerate(row)), root)
-        result.append([(t, bdd_to_formula(m, m.map_with({x: x == t for x in targets}, successor),
-                                           sg.props)) for t in targets])
-    return result
-
-
 def to_hoa(sg: Safeguard) -> str:
     """The safeguard as HOA v1 text (see the module docstring); Spot reads it with
     ``spot.automaton(text)``."""
@@ -138,7 +110,7 @@ def to_hoa(sg: Safeguard) -> str:
     if sg.description:
         lines.append(f"safeguards-description: {_quote(sg.description)}")
     lines.append("--BODY--")
-    for q, guards in enumerate(state_guards(sg)):
+    for q, guards in enumerate(sg.edge_guards(q) for q in range(sg.n_states)):
         lines.append(f"State: {q} {_quote(sg.state_names[q])}"
                      + (" {0}" if sg.is_accepting(q) else ""))
         for target, guard in guards:

@@ -22,7 +22,7 @@ import numpy as np
 
 from safeguards.automata.analysis import Verdict, distances_to
 from safeguards.automata.build import RuleInfo
-from safeguards.automata.guards import bdd_to_formula, disjoin
+from safeguards.automata.guards import bdd_to_formula
 from safeguards.automata.mtbdd import MTBDD
 from safeguards.errors import TraceError, did_you_mean
 from safeguards.spec import ast
@@ -325,10 +325,14 @@ class Safeguard:
     # -- views ---------------------------------------------------------------------------------
     def edge_guards(self, state: int) -> list[tuple[int, ast.Formula]]:
         """Successors of ``state`` with the Boolean guard that leads to each."""
-        by_target: dict[int, list[int]] = {}
-        for letter, target in enumerate(self._rows[state]):
-            by_target.setdefault(target, []).append(letter)
-        return [(target, self.guard_of_letters(letters)) for target, letters in by_target.items()]
+        row = self._rows[state]
+        targets = list(dict.fromkeys(row))
+        if len(targets) == 1:
+            return [(targets[0], ast.Const(True))]
+        m, root = self._diagram()
+        successor = m.map_with(dict(enumerate(row)), root)
+        return [(t, bdd_to_formula(m, m.map_with({x: x == t for x in targets}, successor),
+                                   self.props)) for t in targets]
 
     def to_networkx(self) -> Any:
         """A ``networkx.MultiDiGraph``: node attributes ``verdict`` and ``accepting``, one edge per
@@ -343,9 +347,9 @@ class Safeguard:
             letters: dict[int, list[int]] = {}
             for letter, target in enumerate(self._rows[q]):
                 letters.setdefault(target, []).append(letter)
-            for target, group in letters.items():
-                guard = self.guard_of_letters(group)
-                graph.add_edge(q, target, guard=guard, label=str(guard), letters=tuple(group))
+            for target, guard in self.edge_guards(q):
+                graph.add_edge(q, target, guard=guard, label=str(guard),
+                               letters=tuple(letters[target]))
         return graph
 
     # -- input / output ------------------------------------------------------------------------
