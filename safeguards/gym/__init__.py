@@ -1,0 +1,61 @@
+"""Gymnasium integration: the product MDP of an environment and a safeguard.
+
+Importing this module registers ``safeguards/Safeguarded-v0``:
+
+>>> import gymnasium as gym
+>>> import safeguards.gym
+>>> from safeguards.labels import InfoLabeler
+>>> env = gym.make("safeguards/Safeguarded-v0", env="CartPole-v1", spec="G !tipped",
+...                labeler=InfoLabeler(["tipped"]))
+>>> env.observation_space["safeguard"]
+Discrete(2)
+
+(``gym.make("safeguards.gym:safeguards/Safeguarded-v0", ...)`` imports the module itself.)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+
+import safeguards
+from safeguards.automata import Safeguard
+from safeguards.gym.rewards import (
+    PaperShaping, Penalty, PotentialShaping, RewardMode, SafeguardStep, potential, reward_mode,
+)
+from safeguards.gym.wrapper import Observe, SafeguardWrapper, product_observation_space
+from safeguards.labels import Labeler
+
+__all__ = [
+    "SafeguardWrapper", "make_safeguarded", "product_observation_space", "Observe",
+    "SafeguardStep", "RewardMode", "Penalty", "PaperShaping", "PotentialShaping", "potential",
+    "reward_mode",
+]
+
+
+def make_safeguarded(env: str | gym.Env, spec: str | os.PathLike[str] | Safeguard,
+                     labeler: Labeler, env_kwargs: dict[str, Any] | None = None,
+                     **wrapper_kwargs: Any) -> SafeguardWrapper:
+    """Build a safeguarded environment from an env id (or instance) and a spec.
+
+    ``spec`` is a compiled safeguard, a spec file path, spec-file text, or an LTL formula
+    (anything without a newline that is not a path is read as a formula).
+    """
+    base = gym.make(env, **(env_kwargs or {})) if isinstance(env, str) else env
+    return SafeguardWrapper(base, _safeguard(spec), labeler, **wrapper_kwargs)
+
+
+def _safeguard(spec: str | os.PathLike[str] | Safeguard) -> Safeguard:
+    if isinstance(spec, Safeguard):
+        return spec
+    text = os.fspath(spec)
+    if "\n" in text or text.endswith(".sg") or os.path.isfile(text):
+        return safeguards.compile(text)
+    return safeguards.compile_ltl(text)
+
+
+if "safeguards/Safeguarded-v0" not in gym.registry:
+    gym.register("safeguards/Safeguarded-v0", entry_point="safeguards.gym:make_safeguarded",
+                 disable_env_checker=True)

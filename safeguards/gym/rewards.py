@@ -1,0 +1,157 @@
+"""Reward modes of the product MDP: what a safeguard adds to (or makes of) the task reward.
+
+Each mode is a callable ``mode(task_reward, step) -> float`` where ``step`` is a
+:class:`SafeguardStep`.  Built-ins:
+
+* :class:`Penalty` — the task reward minus each violated rule's ``penalty`` weight (times a scale).
+* :class:`PaperShaping` — the Progressive Safeguards shaping (Omi, Hasanbeig et al. 2024, as
+  their Minecraft code does it): +0.1 when the reached safeguard state accepts, -0.1 on
+  violation, 0 otherwise, added to the task reward (which is 0 in their gridworld).
+* :class:`PotentialShaping` — potential-based shaping ``r + gamma * phi(q') - phi(q)`` (Ng et al.
+  1999) with ``phi`` from the automaton's distances to acceptance and to violation; it leaves
+  the optimal policies of the product MDP unchanged.
+* any callable with the same signature.
+
+>>> import safeguards
+>>> sg = safeguards.compile_ltl("G !lava")
+>>> step = SafeguardStep(sg, 0, 1, frozenset({"formula"}), terminated=True)
+>>> Penalty()(1.0, step), PaperShaping()(0.0, step)
+(0.0, -0.1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import numpy as np
+
+from safeguards.automata import Safeguard, Verdict
+
+__all__ = ["SafeguardStep", "RewardMode", "Penalty", "PaperShaping", "PotentialShaping",
+           "reward_mode", "potential"]
+
+
+@dataclass(frozen=True)
+class SafeguardStep:
+    """One step of the safeguard: ``state -> next_state``, the rules this step violated, and the
+    rules still pending when the episode ended on this step (finite semantics)."""
+
+    safeguard: Safeguard
+    state: int
+    next_state: int
+    violated_rules: frozenset[str] = frozenset()
+    terminated: bool = False
+    pending_rules: frozenset[str] = field(default=frozenset())
+
+    @property
+    def violated(self) -> bool:
+        return bool(self.violated_rules)
+
+
+RewardMode = Callable[[float, SafeguardStep], float]
+
+
+def _weights(safeguard: Safeguard) -> dict[str, float]:
+    return {rule.name: rule.penalty for rule in safeguard.rules}
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """``task_reward - scale * sum(penalty of each violated rule)``; pending rules at the end of
+    an episode cost ``terminal_scale`` times their penalty."""
+
+    scale: float = 1.0
+    terminal_scale: float = 0.0
+
+    def __call__(self, task_reward: float, step: SafeguardStep) -> float:
+        weights = _weights(step.safeguard)
+        cost = self.scale * sum(weights[r] for r in step.violated_rules)
+        cost += self.terminal_scale * sum(weights[r] for r in step.pending_rules)
+        return float(task_reward) - cost
+
+
+@dataclass(frozen=True)
+class PaperShaping:
+    """+``bonus`` if the reached state accepts, -``bonus`` on violation, else 0 (plus the task
+    reward); the paper uses 0.1."""
+
+    bonus: float = 0.1
+
+    def __call__(self, task_reward: float, step: SafeguardStep) -> float:
+        if step.violated:
+            flag = -1.0
+        else:
+            flag = 1.0 if step.safeguard.is_accepting(step.next_state) else 0.0
+        return float(task_reward) + self.bonus * flag
+
+
+def potential(safeguard: Safeguard, acceptance_weight: float = 1.0,
+              safety_weight: float = 1.0) -> np.ndarray:
+    """``phi[q]`` in ``[0, acceptance_weight + safety_weight]``: higher when fewer steps separate
+    ``q`` from acceptance and more separate it from violation; 0 in the violation state.
+
+    >>> import safeguards
+    >>> potential(safeguards.compile_ltl("X[!] a & G !b")).round(2).tolist()
+    [0.83, 1.17, 1.5, 0.0]
+    """
+    n = safeguard.n_states
+    to_accept = [safeguard.distance_to_acceptance(q) for q in range(n)]
+    to_violate = [safeguard.distance_to_violation(q) for q in range(n)]
+    longest_accept = max([d for d in to_accept if d is not None], default=0) + 1
+    finite_violate = [d for d in to_violate if d is not None]
+    horizon = max(finite_violate, default=0) + 1
+    phi = np.zeros(n)
+    for q in range(n):
+        if safeguard.verdict(q) == Verdict.VIOLATED:
+            continue
+        if to_accept[q] is not None:
+            phi[q] += acceptance_weight * (1 - to_accept[q] / longest_accept)
+        phi[q] += safety_weight * (min(to_violate[q], horizon) / horizon
+                                   if to_violate[q] is not None else 1.0)
+    return phi
+
+
+class PotentialShaping:
+    """``task_reward + scale * (gamma * phi(q') - phi(q))``, with ``phi(q') = 0`` when the episode
+    terminates (so that shaping cannot change which policies are optimal)."""
+
+    def __init__(self, gamma: float = 0.99, scale: float = 1.0, acceptance_weight: float = 1.0,
+                 safety_weight: float = 1.0) -> None:
+        self.gamma = gamma
+        self.scale = scale
+        self.acceptance_weight = acceptance_weight
+        self.safety_weight = safety_weight
+        self._cache: dict[int, np.ndarray] = {}
+
+    def phi(self, safeguard: Safeguard) -> np.ndarray:
+        key = id(safeguard)
+        if key not in self._cache:
+            self._cache[key] = potential(safeguard, self.acceptance_weight, self.safety_weight)
+        return self._cache[key]
+
+    def __call__(self, task_reward: float, step: SafeguardStep) -> float:
+        phi = self.phi(step.safeguard)
+        after = 0.0 if step.terminated else self.gamma * phi[step.next_state]
+        return float(task_reward) + self.scale * (after - phi[step.state])
+
+
+def reward_mode(mode: Literal["task", "penalty", "paper", "potential"] | RewardMode | None,
+                gamma: float = 0.99) -> RewardMode:
+    """Resolve a reward mode given by name (``task`` leaves the reward unchanged)."""
+    if callable(mode):
+        return mode
+    if mode in (None, "task"):
+        return _task_reward
+    if mode == "penalty":
+        return Penalty()
+    if mode == "paper":
+        return PaperShaping()
+    if mode == "potential":
+        return PotentialShaping(gamma)
+    raise ValueError(f"unknown reward mode {mode!r}; use 'task', 'penalty', 'paper', "
+                     "'potential' or a callable (task_reward, step) -> float")
+
+
+def _task_reward(task_reward: float, step: SafeguardStep) -> float:
+    return float(task_reward)

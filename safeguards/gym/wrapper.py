@@ -1,0 +1,211 @@
+"""The product MDP: a Gymnasium environment in lockstep with a safeguard.
+
+Which label drives the safeguard: after ``env.step(action)`` the labeler is called on what that
+step returned, ``labeler(obs, info, action)`` — the label of the state *reached* — and the
+safeguard reads it (as in the Progressive Safeguards paper, ``q' = delta(q, L(s'))``).  At
+``reset`` the safeguard starts in its initial state; the initial observation's label is
+computed and reported in ``info["labels"]`` but only fed to the safeguard when
+``label_reset=True`` (then it counts as the first step of the trace).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from safeguards.automata import Safeguard, Verdict
+from safeguards.gym.rewards import RewardMode, SafeguardStep, reward_mode
+from safeguards.labels import Labeler, check_coverage, checked_labels
+
+__all__ = ["SafeguardWrapper", "product_observation_space", "Observe"]
+
+Observe = Literal["dict", "onehot", "none"]
+
+
+def product_observation_space(space: spaces.Space, n_states: int, observe: Observe) -> spaces.Space:
+    """The observation space of the product MDP.
+
+    ``dict``: ``Dict(obs=space, safeguard=Discrete(n))``; ``onehot``: a 1-D ``Box`` with the
+    safeguard state appended as a one-hot vector; ``none``: unchanged.
+    """
+    if observe == "dict":
+        return spaces.Dict({"obs": space, "safeguard": spaces.Discrete(n_states)})
+    if observe == "onehot":
+        if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+            raise ValueError(f"observe='onehot' needs a 1-D Box observation space, not {space}; "
+                             "use observe='dict', or flatten first (gymnasium.wrappers."
+                             "FlattenObservation)")
+        dtype = space.dtype if np.issubdtype(space.dtype, np.floating) else np.float32
+        low = np.concatenate([space.low.astype(dtype), np.zeros(n_states, dtype)])
+        high = np.concatenate([space.high.astype(dtype), np.ones(n_states, dtype)])
+        return spaces.Box(low, high, dtype=dtype)
+    if observe == "none":
+        return space
+    raise ValueError(f"observe must be 'dict', 'onehot' or 'none', not {observe!r}")
+
+
+class SafeguardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Compose an environment with a safeguard: product observation, shaped reward, cost.
+
+    ``info`` gains ``labels`` (sorted list), ``safeguard_state``, ``verdict``,
+    ``violated_rules`` (rules this step violated), ``cost`` (Safety-Gymnasium's key: the number
+    of violated rules, plus pending rules at the end of an episode) and, when an episode ends,
+    ``pending_rules`` — finite-semantics obligations still unmet, reported as an end-of-episode
+    violation (``end_violation``).
+
+    Args:
+        env: the environment.
+        safeguard: a compiled :class:`~safeguards.Safeguard`.
+        labeler: ``labeler(obs, info, action) -> set of props`` with a ``props`` attribute.
+        observe: ``"dict"``, ``"onehot"`` (1-D Box observations) or ``"none"``.
+        reward: ``"task"`` (unchanged), ``"penalty"``, ``"paper"``, ``"potential"`` or a callable
+            ``(task_reward, step: SafeguardStep) -> float``.
+        terminate_on_violation: end the episode on the step that violates the spec.
+        after_violation: when the episode goes on, ``"reset"`` restarts the safeguard (each later
+            violation counts again) and ``"stay"`` keeps it in the violation state.
+        label_reset: feed the initial observation's label to the safeguard at reset.
+        missing_props: ``"error"`` if the spec uses a proposition the labeler never emits, or
+            ``"warn"`` (it is then always false).
+        gamma: discount of the ``potential`` reward mode.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import safeguards
+        >>> from safeguards.labels import labeler
+        >>> @labeler("left")
+        ... def moved_left(obs, info, action):
+        ...     return {"left"} if action == 0 else set()
+        >>> env = SafeguardWrapper(gym.make("CartPole-v1"), safeguards.compile_ltl("G !left"),
+        ...                        moved_left, reward="penalty", terminate_on_violation=True)
+        >>> obs, info = env.reset(seed=0)
+        >>> sorted(obs), info["verdict"]
+        (['obs', 'safeguard'], 'presumably_satisfied')
+        >>> obs, reward, terminated, truncated, info = env.step(0)
+        >>> reward, terminated, info["violated_rules"], info["cost"]
+        (0.0, True, ['formula'], 1.0)
+
+    Change logs:
+        v0.1.0 - Initially added.
+    """
+
+    def __init__(self, env: gym.Env, safeguard: Safeguard, labeler: Labeler, *,
+                 observe: Observe = "dict",
+                 reward: str | RewardMode | None = "task",
+                 terminate_on_violation: bool = False,
+                 after_violation: Literal["reset", "stay"] = "reset",
+                 label_reset: bool = False,
+                 missing_props: Literal["error", "warn"] = "error",
+                 gamma: float = 0.99) -> None:
+        gym.utils.RecordConstructorArgs.__init__(
+            self, safeguard=safeguard, labeler=labeler, observe=observe, reward=reward,
+            terminate_on_violation=terminate_on_violation, after_violation=after_violation,
+            label_reset=label_reset, missing_props=missing_props, gamma=gamma)
+        gym.Wrapper.__init__(self, env)
+        if after_violation not in ("reset", "stay"):
+            raise ValueError(f"after_violation must be 'reset' or 'stay', not {after_violation!r}")
+        check_coverage(safeguard.props, labeler, missing=missing_props)
+        self.safeguard = safeguard
+        self.labeler = labeler
+        self.observe = observe
+        self.reward_fn = reward_mode(reward, gamma)
+        self.terminate_on_violation = terminate_on_violation
+        self.after_violation = after_violation
+        self.label_reset = label_reset
+        self.observation_space = product_observation_space(env.observation_space,
+                                                           safeguard.n_states, observe)
+        self._spec_props = frozenset(safeguard.props)
+        self._eye = np.eye(safeguard.n_states, dtype=getattr(self.observation_space, "dtype",
+                                                             np.float32))
+        self.state = safeguard.initial
+        self.steps = 0
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _labels(self, obs: Any, info: dict[str, Any], action: Any) -> set[str]:
+        labels = checked_labels(self.labeler, self.labeler(obs, info, action), self.steps)
+        return labels & self._spec_props
+
+    def observation(self, obs: Any, state: int | None = None) -> Any:
+        """The product observation for the environment's ``obs`` and a safeguard state."""
+        q = self.state if state is None else state
+        if self.observe == "dict":
+            return {"obs": obs, "safeguard": q}
+        if self.observe == "onehot":
+            return np.concatenate([np.asarray(obs, dtype=self._eye.dtype), self._eye[q]])
+        return obs
+
+    def _annotate(self, info: dict[str, Any], labels: set[str], violated: frozenset[str],
+                  cost: float) -> None:
+        info["labels"] = sorted(labels)
+        info["safeguard_state"] = self.state
+        info["verdict"] = self.safeguard.verdict(self.state).value
+        info["violated_rules"] = sorted(violated)
+        info["cost"] = cost
+
+    # -- gymnasium API -------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.steps = 0
+        self.state = self.safeguard.initial
+        labels = self._labels(obs, info, None)
+        violated: frozenset[str] = frozenset()
+        if self.label_reset:
+            violated = self.safeguard.step_violations(self.state, labels)
+            self.state = self.safeguard.step(self.state, labels)
+        self._annotate(info, labels, violated, float(len(violated)))
+        return self.observation(obs), info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, task_reward, terminated, truncated, info = self.env.step(action)
+        self.steps += 1
+        labels = self._labels(obs, info, action)
+        before = self.state
+        violated = self.safeguard.step_violations(before, labels)
+        after = self.safeguard.step(before, labels)
+        if violated and self.terminate_on_violation:
+            terminated = True
+        done = terminated or truncated
+        pending: frozenset[str] = frozenset()
+        if done and not self.safeguard.is_accepting(after) and not violated and \
+                self.safeguard.verdict(after) != Verdict.VIOLATED:
+            pending = self.safeguard.pending_rules(after)
+        self.state = after
+        step = SafeguardStep(self.safeguard, before, after, violated, bool(terminated), pending)
+        reward = self.reward_fn(float(task_reward), step)
+        self._annotate(info, labels, violated, float(len(violated) + len(pending)))
+        if done:
+            info["pending_rules"] = sorted(pending)
+            info["end_violation"] = bool(pending)
+        observation = self.observation(obs)
+        if violated and self.after_violation == "reset" and not done:
+            self.state = self.safeguard.initial
+        return observation, reward, bool(terminated), bool(truncated), info
+
+    # -- counterfactual experience -------------------------------------------------------------
+    def counterfactuals(self, obs: Any, action: Any, task_reward: float, next_obs: Any,
+                        labels: set[str], terminated: bool, truncated: bool
+                        ) -> list[tuple[Any, Any, float, Any, bool, bool]]:
+        """The transition for every safeguard state, given one real environment transition.
+
+        ``obs``/``next_obs`` are the environment's (not the product's) observations and ``labels``
+        the labels of ``next_obs`` (``info["labels"]``).  Returns product transitions
+        ``(obs, action, reward, next_obs, terminated, truncated)`` — one per non-violated
+        safeguard state, as Reward Machines' counterfactual experience (CRM) does.
+        """
+        result = []
+        for q in range(self.safeguard.n_states):
+            if self.safeguard.verdict(q) == Verdict.VIOLATED:
+                continue
+            violated = self.safeguard.step_violations(q, labels)
+            after = self.safeguard.step(q, labels)
+            ended = terminated or (bool(violated) and self.terminate_on_violation)
+            pending = (self.safeguard.pending_rules(after)
+                       if (ended or truncated) and not violated
+                       and not self.safeguard.is_accepting(after) else frozenset())
+            step = SafeguardStep(self.safeguard, q, after, violated, ended, pending)
+            result.append((self.observation(obs, q), action, self.reward_fn(task_reward, step),
+                           self.observation(next_obs, after), ended, truncated))
+        return result

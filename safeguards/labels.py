@@ -1,0 +1,204 @@
+"""Labelers: what the environment shows -> the set of propositions that are true.
+
+A labeler is any callable ``labeler(obs, info, action) -> set[str]`` with a ``props`` attribute,
+the propositions it can emit.  It is called on the state a step *reached*: ``obs`` and ``info``
+are what ``env.step(action)`` returned.  At ``reset`` the wrappers call it with ``action=None``
+on the initial observation (see :class:`~safeguards.gym.SafeguardWrapper` for whether that label
+is fed to the safeguard).
+
+>>> class Lava(PropositionLabeler):
+...     @proposition
+...     def lava(self, obs, info, action) -> bool:
+...         "the agent stands on lava"
+...         return obs == 3
+>>> labeler = Lava() | InfoLabeler({"goal": "is_success"})
+>>> sorted(labeler.props), sorted(labeler(3, {"is_success": True}, 0))
+(['goal', 'lava'], ['goal', 'lava'])
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
+
+from safeguards.errors import SafeguardsError, did_you_mean
+
+__all__ = [
+    "Labeler", "LabelError", "PropositionLabeler", "proposition", "InfoLabeler",
+    "FunctionLabeler", "labeler", "CombinedLabeler", "check_coverage", "checked_labels",
+]
+
+
+class LabelError(SafeguardsError, ValueError):
+    """A labeler emitted something it should not, or cannot emit what a spec needs."""
+
+
+@runtime_checkable
+class Labeler(Protocol):
+    """``labeler(obs, info, action) -> set of true propositions``; ``props``: all it can emit."""
+
+    props: frozenset[str]
+
+    def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]: ...
+
+
+def _name(labeler: Any) -> str:
+    return getattr(labeler, "name", None) or type(labeler).__name__
+
+
+class _Composable:
+    """``a | b`` combines labelers (the union of what they say)."""
+
+    props: frozenset[str]
+
+    def __or__(self, other: Labeler) -> "CombinedLabeler":
+        return CombinedLabeler(self, other)  # type: ignore[arg-type]
+
+
+def proposition(method: Callable[..., bool]) -> Callable[..., bool]:
+    """Mark a method of a :class:`PropositionLabeler` as deciding the proposition of its name."""
+    method.__safeguards_proposition__ = True  # type: ignore[attr-defined]
+    return method
+
+
+class PropositionLabeler(_Composable):
+    """A labeler whose ``@proposition`` methods each decide one proposition (named after the
+    method; the docstring documents it)."""
+
+    def __init__(self) -> None:
+        self._deciders = {
+            name: getattr(self, name) for name in dir(type(self))
+            if getattr(getattr(type(self), name), "__safeguards_proposition__", False)
+        }
+        self.props = frozenset(self._deciders)
+        self.docs = {name: (getattr(type(self), name).__doc__ or "").strip()
+                     for name in self._deciders}
+
+    def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
+        true = set()
+        for name, decide in self._deciders.items():
+            value = decide(obs, info, action)
+            if not isinstance(value, (bool, _numpy_bool())):
+                raise LabelError(f"{type(self).__name__}.{name} returned {value!r} "
+                                 f"({type(value).__name__}), not a bool")
+            if value:
+                true.add(name)
+        return true
+
+
+def _numpy_bool() -> type:
+    import numpy as np
+
+    return np.bool_
+
+
+class InfoLabeler(_Composable):
+    """Propositions read from ``info``: ``{prop: info_key}``, true when the value is truthy.
+
+    A key missing from ``info`` counts as false.
+
+    >>> InfoLabeler(["lava"])(None, {"lava": 1}, None)
+    {'lava'}
+    """
+
+    def __init__(self, keys: Mapping[str, str] | Iterable[str]) -> None:
+        self.keys = dict(keys) if isinstance(keys, Mapping) else {k: k for k in keys}
+        self.props = frozenset(self.keys)
+
+    def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
+        return {prop for prop, key in self.keys.items() if info.get(key)}
+
+
+class FunctionLabeler(_Composable):
+    """Wrap a plain function ``fn(obs, info, action) -> iterable of props`` with its props."""
+
+    def __init__(self, fn: Callable[[Any, Mapping[str, Any], Any], Iterable[str]],
+                 props: Iterable[str], name: str | None = None) -> None:
+        self.fn = fn
+        self.props = frozenset(props)
+        self.name = name or getattr(fn, "__name__", "labeler")
+
+    def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
+        return set(self.fn(obs, info, action))
+
+
+def labeler(*props: str) -> Callable[[Callable[..., Iterable[str]]], FunctionLabeler]:
+    """Decorator: ``@labeler("lava", "goal")`` turns a function into a :class:`FunctionLabeler`.
+
+    >>> @labeler("lava")
+    ... def on_lava(obs, info, action):
+    ...     return {"lava"} if obs == 3 else set()
+    >>> on_lava(3, {}, None), on_lava.props
+    ({'lava'}, frozenset({'lava'}))
+    """
+    def wrap(fn: Callable[..., Iterable[str]]) -> FunctionLabeler:
+        return FunctionLabeler(fn, props)
+    return wrap
+
+
+class CombinedLabeler(_Composable):
+    """The union of several labelers' propositions; they must not declare the same one."""
+
+    def __init__(self, *labelers: Labeler) -> None:
+        flat: list[Labeler] = []
+        for item in labelers:
+            flat += item.labelers if isinstance(item, CombinedLabeler) else [item]
+        seen: dict[str, str] = {}
+        for item in flat:
+            for prop in item.props:
+                if prop in seen:
+                    raise LabelError(f"proposition `{prop}` is declared by both {seen[prop]} and "
+                                     f"{_name(item)}")
+                seen[prop] = _name(item)
+        self.labelers = flat
+        self.props = frozenset(seen)
+
+    def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
+        true: set[str] = set()
+        for item in self.labelers:
+            true |= checked_labels(item, item(obs, info, action))
+        return true
+
+
+def check_coverage(spec_props: Iterable[str], labeler: Labeler, *, missing: str = "error") -> None:
+    """Every spec proposition must be one the labeler can emit.
+
+    ``missing="error"`` raises :class:`LabelError`; ``"warn"`` warns that the proposition will
+    always be false.
+    """
+    declared = getattr(labeler, "props", None)
+    if declared is None:
+        raise LabelError(f"labeler {_name(labeler)} does not declare the propositions it emits "
+                         "(give it a `props` attribute, or wrap it with safeguards.labels.labeler)")
+    absent = [p for p in spec_props if p not in declared]
+    if not absent:
+        return
+    hint = did_you_mean(absent[0], declared)
+    message = (f"the spec uses proposition{'s' if len(absent) > 1 else ''} "
+               f"{', '.join(f'`{p}`' for p in absent)} that labeler {_name(labeler)} never emits "
+               f"(it emits {', '.join(sorted(declared)) or 'nothing'})" + (f"; {hint}" if hint else ""))
+    if missing == "warn":
+        warnings.warn(message + "; treating them as always false", stacklevel=3)
+    elif missing == "error":
+        raise LabelError(message)
+    else:
+        raise ValueError(f"missing must be 'error' or 'warn', not {missing!r}")
+
+
+def checked_labels(labeler: Labeler, labels: Any, step: int | None = None) -> set[str]:
+    """Validate what a labeler returned: a collection of declared proposition names."""
+    where = f" at step {step}" if step is not None else ""
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, (set, frozenset, list, tuple)):
+        raise LabelError(f"labeler {_name(labeler)} returned {type(labels).__name__} "
+                         f"{labels!r}{where}; expected a set of proposition names")
+    result = set()
+    for prop in labels:
+        if not isinstance(prop, str):
+            raise LabelError(f"labeler {_name(labeler)} emitted {prop!r} "
+                             f"({type(prop).__name__}){where}; propositions are strings")
+        if prop not in labeler.props:
+            hint = did_you_mean(prop, labeler.props)
+            raise LabelError(f"labeler {_name(labeler)} emitted undeclared proposition `{prop}`"
+                             f"{where}" + (f"; {hint}" if hint else ""))
+        result.add(prop)
+    return result
