@@ -119,21 +119,27 @@ class Safeguard:
     def letter(self, props: Valuation) -> int:
         """The letter class of a valuation: an iterable of true propositions or a ``{prop: bool}``
         map.  Unknown propositions are an error."""
-        if isinstance(props, Mapping):
-            key = frozenset(p for p, value in props.items() if value)
+        kind = type(props)
+        if kind is frozenset:
+            key = props
+        elif kind is set or kind is list or kind is tuple:
+            key = frozenset(props)
+        elif isinstance(props, Mapping):
             unknown = props.keys() - self._prop_set
+            if unknown:
+                self._unknown(unknown)
+            key = frozenset(p for p, value in props.items() if value)
         else:
-            key = props if isinstance(props, frozenset) else frozenset(props)
-            unknown = None
+            key = frozenset(props)
         letter = self._letter_cache.get(key)
-        if letter is not None and not unknown:
-            return letter
-        unknown = (unknown or set()) | (key - self._prop_set)
+        if letter is None:
+            letter = self._classify(key)
+        return letter
+
+    def _classify(self, key: frozenset[str]) -> int:
+        unknown = key - self._prop_set
         if unknown:
-            name = sorted(unknown)[0]
-            raise TraceError(f"unknown proposition `{name}` (this safeguard has "
-                             f"{', '.join(self.props) or 'no propositions'})",
-                             hint=did_you_mean(name, self.props))
+            self._unknown(unknown)
         names, low, high = self._names_of_nodes, self.classifier[1], self.classifier[2]
         node = self.classifier[3]
         while node >= 0:
@@ -143,6 +149,12 @@ class Safeguard:
             self._letter_cache.clear()
         self._letter_cache[key] = letter
         return letter
+
+    def _unknown(self, unknown: Iterable[str]) -> None:
+        name = sorted(unknown, key=str)[0]
+        raise TraceError(f"unknown proposition `{name}` (this safeguard has "
+                         f"{', '.join(self.props) or 'no propositions'})",
+                         hint=did_you_mean(str(name), self.props))
 
     def letters(self, valuations: Iterable[Valuation]) -> np.ndarray:
         """Letter classes of many valuations, as an ``int32`` array."""
