@@ -54,6 +54,9 @@ class _Composable:
     def __or__(self, other: Labeler) -> "CombinedLabeler":
         return CombinedLabeler(self, other)  # type: ignore[arg-type]
 
+    def __ror__(self, other: Labeler) -> "CombinedLabeler":
+        return CombinedLabeler(other, self)  # type: ignore[arg-type]
+
 
 def proposition(method: Callable[..., bool]) -> Callable[..., bool]:
     """Mark a method of a :class:`PropositionLabeler` as deciding the proposition of its name."""
@@ -73,6 +76,15 @@ class PropositionLabeler(_Composable):
         self.props = frozenset(self._deciders)
         self.docs = {name: (getattr(type(self), name).__doc__ or "").strip()
                      for name in self._deciders}
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._state() == other._state()  # type: ignore
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def _state(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k not in ("_deciders", "docs", "props")}
 
     def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
         true = set()
@@ -108,6 +120,12 @@ class InfoLabeler(_Composable):
     def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
         return {prop for prop, key in self.keys.items() if info.get(key)}
 
+    def __eq__(self, other: object) -> bool:
+        return type(other) is InfoLabeler and other.keys == self.keys
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.keys.items())))
+
 
 class FunctionLabeler(_Composable):
     """Wrap a plain function ``fn(obs, info, action) -> iterable of props`` with its props."""
@@ -119,7 +137,30 @@ class FunctionLabeler(_Composable):
         self.name = name or getattr(fn, "__name__", "labeler")
 
     def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
-        return set(self.fn(obs, info, action))
+        return _as_label_set(self, self.fn(obs, info, action))
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is FunctionLabeler and other.fn is self.fn
+                and other.props == self.props)
+
+    def __hash__(self) -> int:
+        return hash((self.fn, self.props))
+
+    def __reduce__(self) -> Any:
+        # A decorated function's module attribute is this labeler: pickle it by reference.
+        if getattr(self, "_global", False):
+            return self.__qualname__
+        return (FunctionLabeler, (self.fn, self.props, self.name))
+
+
+def _as_label_set(labeler: Any, labels: Any, step: int | None = None) -> set[str]:
+    """What a labeler returned, as a set — a collection of names, not a str, map or None."""
+    where = f" at step {step}" if step is not None else ""
+    if isinstance(labels, (str, bytes, Mapping)) or labels is None or \
+            not isinstance(labels, (set, frozenset, list, tuple)):
+        raise LabelError(f"labeler {_name(labeler)} returned {type(labels).__name__} "
+                         f"{labels!r}{where}; expected a set of proposition names")
+    return set(labels)
 
 
 def labeler(*props: str) -> Callable[[Callable[..., Iterable[str]]], FunctionLabeler]:
@@ -132,7 +173,11 @@ def labeler(*props: str) -> Callable[[Callable[..., Iterable[str]]], FunctionLab
     ({'lava'}, frozenset({'lava'}))
     """
     def wrap(fn: Callable[..., Iterable[str]]) -> FunctionLabeler:
-        return FunctionLabeler(fn, props)
+        made = FunctionLabeler(fn, props)
+        made.__module__ = fn.__module__
+        made.__qualname__ = fn.__qualname__
+        made._global = True
+        return made
     return wrap
 
 
@@ -159,6 +204,12 @@ class CombinedLabeler(_Composable):
             true |= checked_labels(item, item(obs, info, action))
         return true
 
+    def __eq__(self, other: object) -> bool:
+        return type(other) is CombinedLabeler and other.labelers == self.labelers
+
+    def __hash__(self) -> int:
+        return hash(len(self.labelers))
+
 
 def check_coverage(spec_props: Iterable[str], labeler: Labeler, *, missing: str = "error") -> None:
     """Every spec proposition must be one the labeler can emit.
@@ -166,6 +217,8 @@ def check_coverage(spec_props: Iterable[str], labeler: Labeler, *, missing: str 
     ``missing="error"`` raises :class:`LabelError`; ``"warn"`` warns that the proposition will
     always be false.
     """
+    if missing not in ("error", "warn"):
+        raise ValueError(f"missing must be 'error' or 'warn', not {missing!r}")
     declared = getattr(labeler, "props", None)
     if declared is None:
         raise LabelError(f"labeler {_name(labeler)} does not declare the propositions it emits "
@@ -179,20 +232,15 @@ def check_coverage(spec_props: Iterable[str], labeler: Labeler, *, missing: str 
                f"(it emits {', '.join(sorted(declared)) or 'nothing'})" + (f"; {hint}" if hint else ""))
     if missing == "warn":
         warnings.warn(message + "; treating them as always false", stacklevel=3)
-    elif missing == "error":
-        raise LabelError(message)
     else:
-        raise ValueError(f"missing must be 'error' or 'warn', not {missing!r}")
+        raise LabelError(message)
 
 
 def checked_labels(labeler: Labeler, labels: Any, step: int | None = None) -> set[str]:
     """Validate what a labeler returned: a collection of declared proposition names."""
     where = f" at step {step}" if step is not None else ""
-    if isinstance(labels, (str, bytes)) or not isinstance(labels, (set, frozenset, list, tuple)):
-        raise LabelError(f"labeler {_name(labeler)} returned {type(labels).__name__} "
-                         f"{labels!r}{where}; expected a set of proposition names")
     result = set()
-    for prop in labels:
+    for prop in _as_label_set(labeler, labels, step):
         if not isinstance(prop, str):
             raise LabelError(f"labeler {_name(labeler)} emitted {prop!r} "
                              f"({type(prop).__name__}){where}; propositions are strings")

@@ -14,3 +14,17 @@ def test_quickstart_runs() -> None:
                             capture_output=True, text=True, check=True, timeout=120)
     assert "minecraft_safeguard3: 6 states" in result.stdout
     assert "violated: safeguard3" in result.stdout
+
+
+def test_wrap_minigrid_runs() -> None:
+    import pytest
+
+    pytest.importorskip("minigrid")
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "wrap_minigrid.py"),
+                             "--episodes", "3", "--seed", "0"],
+                            capture_output=True, text=True, check=True, timeout=120)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("MiniGrid-LavaGapS5-v0 x <Safeguard 'lava_gap'")
+    assert lines[1].split() == ["episode", "steps", "return", "violations", "cost", "rules"]
+    assert [line.split()[0] for line in lines[2:5]] == ["0", "1", "2"]
+    assert lines[-1].startswith("total: 3 episodes, ") and " cost " in lines[-1]

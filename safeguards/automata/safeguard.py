@@ -111,6 +111,20 @@ class Safeguard:
         """Would the trace be accepted if it ended in ``state``?"""
         return bool(self.accepting[state])
 
+    def __eq__(self, other: object) -> bool:
+        """Same propositions, rules, states, verdicts and transitions (so a copy equals its
+        original, e.g. when Gymnasium re-makes an env from its spec)."""
+        if not isinstance(other, Safeguard):
+            return NotImplemented
+        return (self.props == other.props and self.rules == other.rules
+                and self.verdicts == other.verdicts and self.classifier == other.classifier
+                and np.array_equal(self.table, other.table)
+                and np.array_equal(self.accepting, other.accepting)
+                and self.state_names == other.state_names)
+
+    def __hash__(self) -> int:
+        return hash((self.props, self.rules, self.n_states, self.n_letters))
+
     def __repr__(self) -> str:
         return (f"<Safeguard {self.name!r}: {len(self.props)} props, {len(self.rules)} rules, "
                 f"{self.n_states} states, {self.n_letters} letters>")

@@ -37,13 +37,20 @@ __all__ = [
 
 def make_safeguarded(env: str | gym.Env, spec: str | os.PathLike[str] | Safeguard,
                      labeler: Labeler, env_kwargs: dict[str, Any] | None = None,
+                     env_max_episode_steps: int | None = None,
                      **wrapper_kwargs: Any) -> SafeguardWrapper:
     """Build a safeguarded environment from an env id (or instance) and a spec.
 
     ``spec`` is a compiled safeguard, a spec file path, spec-file text, or an LTL formula
     (anything without a newline that is not a path is read as a formula).
+    ``env_max_episode_steps`` puts the time limit *inside* the safeguard wrapper, so that
+    obligations still pending at truncation are reported (``gym.make(...,
+    max_episode_steps=N)`` would put it outside, where the wrapper cannot see it).
     """
-    base = gym.make(env, **(env_kwargs or {})) if isinstance(env, str) else env
+    extra = {} if env_max_episode_steps is None else {"max_episode_steps": env_max_episode_steps}
+    base = gym.make(env, **extra, **(env_kwargs or {})) if isinstance(env, str) else env
+    if env_max_episode_steps is not None and not isinstance(env, str):
+        base = gym.wrappers.TimeLimit(base, env_max_episode_steps)
     return SafeguardWrapper(base, _safeguard(spec), labeler, **wrapper_kwargs)
 
 

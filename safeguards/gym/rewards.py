@@ -35,7 +35,11 @@ __all__ = ["SafeguardStep", "RewardMode", "Penalty", "PaperShaping", "PotentialS
 @dataclass(frozen=True)
 class SafeguardStep:
     """One step of the safeguard: ``state -> next_state``, the rules this step violated, and the
-    rules still pending when the episode ended on this step (finite semantics)."""
+    rules still pending when the episode ended on this step (finite semantics).
+
+    When the safeguard restarts after a violation (``after_violation="reset"``), ``next_state``
+    is the initial state the next step starts from, so potentials telescope.
+    """
 
     safeguard: Safeguard
     state: int
@@ -79,7 +83,7 @@ class PaperShaping:
     bonus: float = 0.1
 
     def __call__(self, task_reward: float, step: SafeguardStep) -> float:
-        if step.violated:
+        if step.violated or step.safeguard.verdict(step.next_state) == Verdict.VIOLATED:
             flag = -1.0
         else:
             flag = 1.0 if step.safeguard.is_accepting(step.next_state) else 0.0

@@ -18,7 +18,7 @@ from gymnasium import spaces
 
 from safeguards.automata import Safeguard, Verdict
 from safeguards.gym.rewards import RewardMode, SafeguardStep, reward_mode
-from safeguards.labels import Labeler, check_coverage, checked_labels
+from safeguards.labels import LabelError, Labeler, check_coverage, checked_labels
 
 __all__ = ["SafeguardWrapper", "product_observation_space", "Observe"]
 
@@ -50,8 +50,10 @@ def product_observation_space(space: spaces.Space, n_states: int, observe: Obser
 class SafeguardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Compose an environment with a safeguard: product observation, shaped reward, cost.
 
-    ``info`` gains ``labels`` (sorted list), ``safeguard_state``, ``verdict``,
-    ``violated_rules`` (rules this step violated), ``cost`` (Safety-Gymnasium's key: the number
+    ``info`` gains ``labels`` (sorted list), ``safeguard_state`` (the state the next step starts
+    from, as in the observation), ``verdict`` (of the state this step reached),
+    ``violated_rules`` (rules this step violated), ``task_reward`` and ``env_terminated`` (the
+    environment's own, for :meth:`counterfactuals`), ``cost`` (Safety-Gymnasium's key: the number
     of violated rules, plus pending rules at the end of an episode) and, when an episode ends,
     ``pending_rules`` — finite-semantics obligations still unmet, reported as an end-of-episode
     violation (``end_violation``).
@@ -124,8 +126,11 @@ class SafeguardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     # -- helpers -------------------------------------------------------------------------------
     def _labels(self, obs: Any, info: dict[str, Any], action: Any) -> set[str]:
-        labels = checked_labels(self.labeler, self.labeler(obs, info, action), self.steps)
-        return labels & self._spec_props
+        try:
+            raw = self.labeler(obs, info, action)
+        except LabelError as error:
+            raise LabelError(f"{error} (at step {self.steps})") from None
+        return checked_labels(self.labeler, raw, self.steps) & self._spec_props
 
     def observation(self, obs: Any, state: int | None = None) -> Any:
         """The product observation for the environment's ``obs`` and a safeguard state."""
@@ -156,42 +161,54 @@ class SafeguardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
             violated = self.safeguard.step_violations(self.state, labels)
             self.state = self.safeguard.step(self.state, labels)
         self._annotate(info, labels, violated, float(len(violated)))
+        if violated and self.after_violation == "reset":
+            self.state = info["safeguard_state"] = self.safeguard.initial
         return self.observation(obs), info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        obs, task_reward, terminated, truncated, info = self.env.step(action)
+        obs, task_reward, env_terminated, truncated, info = self.env.step(action)
         self.steps += 1
         labels = self._labels(obs, info, action)
-        before = self.state
-        violated = self.safeguard.step_violations(before, labels)
-        after = self.safeguard.step(before, labels)
-        if violated and self.terminate_on_violation:
-            terminated = True
-        done = terminated or truncated
-        pending: frozenset[str] = frozenset()
-        if done and not self.safeguard.is_accepting(after) and not violated and \
-                self.safeguard.verdict(after) != Verdict.VIOLATED:
-            pending = self.safeguard.pending_rules(after)
-        self.state = after
-        step = SafeguardStep(self.safeguard, before, after, violated, bool(terminated), pending)
+        step = self._transition(self.state, labels, bool(env_terminated), bool(truncated))
         reward = self.reward_fn(float(task_reward), step)
-        self._annotate(info, labels, violated, float(len(violated) + len(pending)))
-        if done:
-            info["pending_rules"] = sorted(pending)
-            info["end_violation"] = bool(pending)
-        observation = self.observation(obs)
-        if violated and self.after_violation == "reset" and not done:
-            self.state = self.safeguard.initial
-        return observation, reward, bool(terminated), bool(truncated), info
+        self.state = self.safeguard.step(self.state, labels)
+        self._annotate(info, labels, step.violated_rules,
+                       float(len(step.violated_rules) + len(step.pending_rules)))
+        info["task_reward"] = float(task_reward)
+        info["env_terminated"] = bool(env_terminated)
+        if step.terminated or truncated:
+            info["pending_rules"] = sorted(step.pending_rules)
+            info["end_violation"] = bool(step.pending_rules)
+        # After a violation with after_violation="reset" the observation already shows the
+        # restarted safeguard (the state the next step starts from); `verdict` says violated.
+        self.state = info["safeguard_state"] = step.next_state
+        return self.observation(obs), reward, step.terminated, bool(truncated), info
+
+    def _transition(self, state: int, labels: set[str], env_terminated: bool,
+                    truncated: bool) -> SafeguardStep:
+        """The safeguard's side of one step from ``state``: violations, termination, obligations
+        pending at the end, and the state the next step starts from."""
+        sg = self.safeguard
+        violated = sg.step_violations(state, labels)
+        after = sg.step(state, labels)
+        terminated = env_terminated or (bool(violated) and self.terminate_on_violation)
+        pending: frozenset[str] = frozenset()
+        if (terminated or truncated) and not sg.is_accepting(after) and \
+                sg.verdict(after) != Verdict.VIOLATED:
+            pending = sg.pending_rules(after)
+        if violated and self.after_violation == "reset" and not (terminated or truncated):
+            after = sg.initial
+        return SafeguardStep(sg, state, after, violated, terminated, pending)
 
     # -- counterfactual experience -------------------------------------------------------------
     def counterfactuals(self, obs: Any, action: Any, task_reward: float, next_obs: Any,
-                        labels: set[str], terminated: bool, truncated: bool
+                        labels: set[str], env_terminated: bool, truncated: bool
                         ) -> list[tuple[Any, Any, float, Any, bool, bool]]:
         """The transition for every safeguard state, given one real environment transition.
 
-        ``obs``/``next_obs`` are the environment's (not the product's) observations and ``labels``
-        the labels of ``next_obs`` (``info["labels"]``).  Returns product transitions
+        ``obs``/``next_obs`` are the environment's (not the product's) observations; ``labels``,
+        ``task_reward`` and ``env_terminated`` are what the wrapper reported in ``info``
+        (``labels``, ``task_reward``, ``env_terminated``).  Returns product transitions
         ``(obs, action, reward, next_obs, terminated, truncated)`` — one per non-violated
         safeguard state, as Reward Machines' counterfactual experience (CRM) does.
         """
@@ -199,13 +216,8 @@ class SafeguardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         for q in range(self.safeguard.n_states):
             if self.safeguard.verdict(q) == Verdict.VIOLATED:
                 continue
-            violated = self.safeguard.step_violations(q, labels)
-            after = self.safeguard.step(q, labels)
-            ended = terminated or (bool(violated) and self.terminate_on_violation)
-            pending = (self.safeguard.pending_rules(after)
-                       if (ended or truncated) and not violated
-                       and not self.safeguard.is_accepting(after) else frozenset())
-            step = SafeguardStep(self.safeguard, q, after, violated, ended, pending)
+            step = self._transition(q, set(labels), env_terminated, truncated)
             result.append((self.observation(obs, q), action, self.reward_fn(task_reward, step),
-                           self.observation(next_obs, after), ended, truncated))
+                           self.observation(next_obs, step.next_state), step.terminated,
+                           truncated))
         return result
