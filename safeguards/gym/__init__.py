@@ -25,11 +25,12 @@ from safeguards.automata import Safeguard
 from safeguards.gym.rewards import (
     PaperShaping, Penalty, PotentialShaping, RewardMode, SafeguardStep, potential, reward_mode,
 )
+from safeguards.gym.shield import ShieldFallbackWarning, ShieldWrapper
 from safeguards.gym.wrapper import Observe, SafeguardWrapper, product_observation_space
 from safeguards.labels import Labeler
 
 __all__ = [
-    "SafeguardWrapper", "make_safeguarded", "product_observation_space", "Observe",
+    "SafeguardWrapper", "ShieldWrapper", "ShieldFallbackWarning", "make_safeguarded", "product_observation_space", "Observe",
     "SafeguardStep", "RewardMode", "Penalty", "PaperShaping", "PotentialShaping", "potential",
     "reward_mode",
 ]
