@@ -1,4 +1,4 @@
-"""The ``safeguards`` command line: compile specs and check traces against them.
+"""The ``safeguards`` command line: compile specs, check traces, train and report.
 
 ::
 
@@ -7,9 +7,13 @@
     safeguards compile --ltl "G(request -> F grant)"
     safeguards check my_spec.sg trace.jsonl              # exit 0 ok, 1 violated, 2 bad input
     safeguards check --ltl "G !lava" - < trace.jsonl     # TRACE `-` is stdin
+    safeguards train --env safeguards/Minecraft-L1-v0 --spec minecraft/safeguard3
+    safeguards curriculum minecraft_quick --jobs 2       # every method x seed of a file
+    safeguards report runs/minecraft_quick               # plots + summary table
 
-Exit codes: 0 success (``check``: no violation), 1 (``check`` only) the trace violates the spec,
-2 bad input (spec, formula, trace, options or files), 130 interrupted.
+Exit codes: 0 success (``check``: no violation), 1 ``check``: the trace violates the spec,
+``train`` / ``curriculum``: a run failed, 2 bad input (spec, formula, trace, experiment file,
+options or files), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ import json
 import os
 import re
 import sys
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from importlib import resources
-from typing import IO, Any, Iterable, Iterator, Sequence
+from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
 
 from safeguards.files import write_atomic
 
@@ -37,8 +41,12 @@ examples:
   safeguards compile --ltl "G(request -> F grant)" --format dot -o monitor.dot
   safeguards check minecraft/safeguard0 trace.jsonl
   safeguards check --ltl "G !lava" - < trace.jsonl
+  safeguards train --env safeguards/Minecraft-L1-v0 --spec minecraft/safeguard3
+  safeguards curriculum minecraft_quick --jobs 2
+  safeguards report runs/minecraft_quick
 
-exit codes: 0 ok, 1 the checked trace violates the spec, 2 bad input, 130 interrupted.
+exit codes: 0 ok, 1 the checked trace violates the spec (check) or a run failed (train,
+curriculum), 2 bad input, 130 interrupted.
 Run `safeguards COMMAND --help` for the options of a command.
 """
 
@@ -100,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG, formatter_class=_Formatter, epilog=_MAIN_EPILOG,
-        description="Formal-specification safeguards: compile specs to monitors, check traces.")
+        description="Formal-specification safeguards: compile specs to monitors, check traces, "
+                    "train progressive-safeguard curricula, report.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -141,12 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd.add_argument("--format", "-f", choices=("text", "json"), default="text",
                            help="text table (default) or one JSON object per line")
     check_cmd.set_defaults(func=_cmd_check, subparser=check_cmd)
+    _add_learning_commands(commands)
     return parser
 
 
 def _validate(args: argparse.Namespace) -> None:
     """Cross-option checks argparse cannot express; errors exit with status 2."""
     parser = args.subparser
+    if args.command not in ("compile", "check"):
+        return
     if args.ltl is not None and args.spec is not None:
         parser.error("give either SPEC or --ltl FORMULA, not both")
     if args.ltl is None and args.spec is None:
@@ -170,10 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             args = parser.parse_args(argv)
             _validate(args)
+            return int(args.func(args))
         except SystemExit as exit_:  # --help, --version and usage errors
             code = exit_.code
             return code if isinstance(code, int) else (0 if code is None else 2)
-        return int(args.func(args))
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
@@ -595,6 +607,435 @@ def _rules_phrase(names: Sequence[str]) -> str:
     if not names:
         return "the spec"
     return ("rule " if len(names) == 1 else "rules ") + ", ".join(names)
+
+
+# --------------------------------------------------------------------------------------------
+# train, curriculum, report
+
+_TRAIN_EPILOG = """\
+One environment, one spec, tabular Q-learning on the product MDP (a one-stage curriculum,
+see `safeguards curriculum`), then a greedy test.  The run directory gets config.json,
+metrics.jsonl / metrics.csv (one row per episode), checkpoints and result.json; an
+interrupted run continues with --resume.
+
+examples:
+  safeguards train --env safeguards/Minecraft-L1-v0 --spec minecraft/safeguard3
+  safeguards train --env safeguards/Minecraft-L1-v0 --spec my_spec.sg --episodes 2000 \\
+      --seed 1 --run-dir runs/mine
+  safeguards train --env safeguards/Minecraft-L1-v0 --spec minecraft/safeguard3 \\
+      --baseline intrinsic_fear
+"""
+
+_CURRICULUM_EPILOG = """\
+CONFIG is an experiment file (TOML; YAML when PyYAML is installed), or the name of a
+shipped one: minecraft (the paper's run) or minecraft_quick.  It lists the stages
+(env, env_kwargs, spec, episodes), the methods to compare (a transfer: none, warm, paper,
+semantic; or a baseline: scratch, no_safeguard, intrinsic_fear), the seeds and the test;
+see specs/curricula/minecraft.toml and `python -m pydoc safeguards.experiment`.
+
+Every (method, seed) runs into RUN_DIR/<method>/seed<k>/ (default RUN_DIR: runs/<name>);
+at the end the summary table is printed and written to RUN_DIR/summary.md.  Plots:
+`safeguards report RUN_DIR`.
+
+exit codes: 0 every run finished, 1 some run failed (the others still ran),
+2 bad input (the file, an option, an occupied run directory), 130 interrupted
+(continue with --resume).
+
+examples:
+  safeguards curriculum minecraft_quick --jobs 2
+  safeguards curriculum minecraft --seeds 0-4 --methods paper,zero_shot --run-dir runs/mc
+  safeguards curriculum my_experiment.toml --check
+  safeguards curriculum minecraft --run-dir runs/minecraft --resume
+"""
+
+_REPORT_EPILOG = """\
+RUN_DIR is a run directory (holding metrics.jsonl) or any folder above run directories, such
+as the RUN_DIR of `safeguards curriculum`.  Runs of one method are averaged over their seeds.
+
+writes (atomically) into OUT_DIR (default: the first RUN_DIR/report):
+  summary.md                  the table printed on standard output
+  summary.json                the same numbers
+  value_s0.png                value at the start state per episode (3 % moving average,
+                              mean ± std over seeds, one line per method)
+  violations_per_stage.png    training violations per stage and method
+  cumulative_violations.png   cumulative violations of the final spec during training
+  test.png                    success and violation rate of the greedy test
+
+examples:
+  safeguards report runs/minecraft_quick
+  safeguards report runs/layout1 runs/layout2 -o reports/compare
+"""
+
+
+def _add_learning_commands(commands: Any) -> None:
+    train_cmd = commands.add_parser(
+        "train", formatter_class=_Formatter, epilog=_TRAIN_EPILOG,
+        help="tabular Q-learning of one environment under one spec",
+        description="Train a tabular Q-learner on the product of an environment and a "
+                    "safeguard, then test it greedily.")
+    train_cmd.add_argument("--env", required=True, metavar="ID",
+                           help="Gymnasium id, e.g. safeguards/Minecraft-L1-v0")
+    train_cmd.add_argument("--env-kwargs", metavar="JSON", default="{}",
+                           help='keyword arguments of gymnasium.make, e.g. \'{"slip": 0}\'')
+    train_cmd.add_argument("--spec", required=True, metavar="SPEC",
+                           help="spec file, shipped spec name (minecraft/safeguard3) or LTL "
+                                "formula")
+    train_cmd.add_argument("--episodes", type=_count, default=1000, metavar="N",
+                           help="training episodes (default: 1000)")
+    train_cmd.add_argument("--transfer", default="paper",
+                           choices=("none", "warm", "paper", "semantic"),
+                           help="transfer strategy; with one stage it only selects the test "
+                                "fallback at unseen states (paper, semantic: Q[s, q0]; "
+                                "default: paper)")
+    train_cmd.add_argument("--baseline", choices=("scratch", "no_safeguard", "intrinsic_fear"),
+                           help="train a baseline instead (no_safeguard only monitors the spec)")
+    train_cmd.add_argument("--seed", type=_count, default=0, metavar="S",
+                           help="random seed (default: 0)")
+    train_cmd.add_argument("--max-steps", type=_positive, default=1000, metavar="N",
+                           help="episode length limit (default: 1000)")
+    train_cmd.add_argument("--test-episodes", type=_count, default=100, metavar="N",
+                           help="greedy test episodes after training (default: 100; 0: none)")
+    train_cmd.add_argument("--test-spec", metavar="SPEC",
+                           help="spec of the test (default: --spec)")
+    train_cmd.add_argument("--checkpoint-every", type=_count, default=100, metavar="N",
+                           help="checkpoint every N episodes (default: 100)")
+    train_cmd.add_argument("--labeler", metavar="MODULE:NAME",
+                           help="labeler of the environment (default: the environment's own)")
+    _run_options(train_cmd, "run directory (default: runs/train-<spec>-<method>-seed<S>)")
+    train_cmd.set_defaults(func=_cmd_train, subparser=train_cmd)
+
+    cur_cmd = commands.add_parser(
+        "curriculum", formatter_class=_Formatter, epilog=_CURRICULUM_EPILOG,
+        help="run the methods x seeds of an experiment file (progressive safeguards)",
+        description="Train every method of an experiment file with every seed through its "
+                    "stages of (environment, safeguard), test, and summarise.")
+    cur_cmd.add_argument("config", metavar="CONFIG", help="experiment file or shipped name")
+    cur_cmd.add_argument("--seeds", metavar="LIST",
+                         help="seeds to run instead of the file's: 0,1,2 or 0-4")
+    cur_cmd.add_argument("--methods", metavar="LIST",
+                         help="comma-separated subset of the file's methods")
+    cur_cmd.add_argument("--jobs", "-j", type=_positive, default=1, metavar="N",
+                         help="runs in parallel processes (default: 1)")
+    cur_cmd.add_argument("--check", action="store_true",
+                         help="validate the file and list the runs; train nothing")
+    _run_options(cur_cmd, "where the runs go (default: runs/<name of the experiment>)")
+    cur_cmd.set_defaults(func=_cmd_curriculum, subparser=cur_cmd)
+
+    report_cmd = commands.add_parser(
+        "report", formatter_class=_Formatter, epilog=_REPORT_EPILOG,
+        help="plots and a summary table of runs",
+        description="Summarise runs: a Markdown table (printed and written) and PNG plots.")
+    report_cmd.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                            help="run directories, or folders holding them")
+    report_cmd.add_argument("-o", "--output", metavar="OUT_DIR",
+                            help="output folder (default: RUN_DIR/report of the first RUN_DIR)")
+    report_cmd.add_argument("--window", type=_fraction, default=0.03, metavar="FRACTION",
+                            help="moving-average window of value_s0.png as a fraction of the "
+                                 "episodes (default: 0.03, the paper's 3 %%)")
+    report_cmd.add_argument("--no-plots", action="store_true",
+                            help="only the table (summary.md, summary.json)")
+    report_cmd.set_defaults(func=_cmd_report, subparser=report_cmd)
+
+
+def _run_options(sub: argparse.ArgumentParser, run_dir_help: str) -> None:
+    sub.add_argument("--run-dir", metavar="DIR", help=run_dir_help)
+    sub.add_argument("--resume", action="store_true",
+                     help="continue interrupted runs from their last checkpoint (runs not "
+                          "started start; finished ones are only tested again)")
+    sub.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, not {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], not {value}")
+    return value
+
+
+def _learning() -> Any:
+    """``safeguards.learn`` (needs Gymnasium), or a clear error."""
+    from safeguards.errors import SafeguardsError
+
+    try:
+        import safeguards.learn as learn
+    except ImportError as exc:
+        raise SafeguardsError(f"{PROG}: error: training needs the gridworld extra "
+                              f"(pip install 'safeguards[gridworld]'): {exc}") from None
+    return learn
+
+
+def _occupied(path: Any) -> bool:
+    from pathlib import Path
+
+    folder = Path(path)
+    return any((folder / name).exists()
+               for name in ("metrics.jsonl", "checkpoint.npz", "result.json"))
+
+
+def _report_failure(method: str, seed: int, exc: BaseException) -> None:
+    """A failed run: its message; with the traceback unless it is a usage problem."""
+    from safeguards.errors import SafeguardsError
+
+    expected = isinstance(exc, (SafeguardsError, ValueError, FileExistsError))
+    text = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+    print(f"{PROG}: error: {method} seed {seed} failed: {text}", file=sys.stderr)
+    if not expected:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+
+
+def _slug(text: str) -> str:
+    stem = text.strip().replace("\\", "/").rstrip("/").split("/")[-1]
+    stem = stem[:-3] if stem.endswith(".sg") else stem
+    slug = re.sub(r"[^A-Za-z0-9_.+-]+", "_", stem).strip("_.")
+    return slug[:40] or "spec"
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from safeguards.experiment import ConfigError, build_experiment
+
+    try:
+        env_kwargs = json.loads(args.env_kwargs)
+    except json.JSONDecodeError as exc:
+        args.subparser.error(f"--env-kwargs: invalid JSON ({exc.msg})")
+    if not isinstance(env_kwargs, dict):
+        args.subparser.error('--env-kwargs must be a JSON object, e.g. \'{"slip": 0}\'')
+    _learning()
+    method = args.baseline or args.transfer
+    options: dict[str, Any] = {"baseline": args.baseline} if args.baseline else \
+        {"transfer": args.transfer}
+    data: dict[str, Any] = {
+        "seeds": [args.seed],
+        "stages": [{"env": args.env, "env_kwargs": env_kwargs, "spec": args.spec,
+                    "episodes": args.episodes}],
+        "train": {"max_steps": args.max_steps, "checkpoint_every": args.checkpoint_every},
+        "test": {"episodes": args.test_episodes},
+        "methods": {method: options},
+    }
+    if args.test_spec is not None:
+        data["test"]["spec"] = args.test_spec
+    if args.labeler is not None:
+        data["train"]["labeler"] = args.labeler
+    try:
+        experiment = build_experiment(data, file=f"{PROG} train")
+    except ConfigError as error:  # name the option, not a key of a file
+        for problem in error.problems:
+            problem.message = _as_option(problem.message)
+            problem.hint = problem.hint and _as_option(problem.hint)
+        raise
+    run_dir = args.run_dir or os.path.join(
+        "runs", f"train-{_slug(args.spec)}-{method}-seed{args.seed}")
+    if _occupied(run_dir) and not args.resume:
+        raise _busy([run_dir])
+    name, seed, config = experiment.runs()[0]
+    with _resume_hint(run_dir):
+        ok = _run_sequential([(name, seed, config, run_dir)], resume=args.resume,
+                             progress=not args.no_progress)
+    _print_summary([run_dir])
+    print(f"plots: {PROG} report {run_dir}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+@contextmanager
+def _resume_hint(run_dir: Any) -> Iterator[None]:
+    """On Ctrl-C, say how to continue."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: the runs continue from their last checkpoint with the same command, "
+              f"--run-dir {run_dir} and --resume", file=sys.stderr)
+        raise
+
+
+_OPTION_NAMES = {"`episodes`": "--episodes", "`spec`": "--spec", "`env`": "--env",
+                 "`env_kwargs`": "--env-kwargs", "`max_steps`": "--max-steps",
+                 "`labeler`": "--labeler", 'set [train] labeler = "module:Name"':
+                 "give --labeler MODULE:NAME"}
+
+
+def _as_option(message: str) -> str:
+    for key, option in _OPTION_NAMES.items():
+        message = message.replace(key, option)
+    return message
+
+
+def _busy(dirs: Sequence[Any]) -> Exception:
+    from safeguards.errors import SafeguardsError
+
+    shown = ", ".join(str(d) for d in dirs[:3]) + (f" and {len(dirs) - 3} more"
+                                                  if len(dirs) > 3 else "")
+    return SafeguardsError(f"{PROG}: error: {shown} already hold{'s' if len(dirs) == 1 else ''} "
+                           f"a run\nhint: add --resume to continue (finished runs are only "
+                           f"tested again), or choose another --run-dir")
+
+
+def _cmd_curriculum(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from safeguards.errors import did_you_mean
+    from safeguards.experiment import find_experiment, load_experiment, parse_seeds
+
+    seeds = None
+    if args.seeds is not None:
+        try:
+            seeds = parse_seeds(args.seeds)
+        except ValueError as exc:
+            args.subparser.error(f"--seeds: {exc}")
+    path = find_experiment(args.config)
+    _learning()
+    experiment = load_experiment(path)
+    methods = None
+    if args.methods is not None:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        names = [m.name for m in experiment.methods]
+        for m in methods:
+            if m not in names:
+                hint = did_you_mean(m, names)
+                args.subparser.error(f"--methods: `{m}` is not a method of {path} "
+                                     f"({', '.join(names)})" + (f"; {hint}" if hint else ""))
+        if not methods:
+            args.subparser.error("--methods: give at least one method")
+    root = Path(args.run_dir or os.path.join("runs", experiment.name))
+    runs = [(m, s, c, root / m / f"seed{s}") for m, s, c in experiment.runs(seeds, methods)]
+    if args.check:
+        print(f"{path}: ok: {len(experiment.stages)} stages, "
+              f"{sum(s.episodes for s in experiment.stages)} episodes per run")
+        for m, s, c, d in runs:
+            print(f"  {m:<16} seed {s:<4} -> {d}")
+        return 0
+    busy = [d for *_, d in runs if _occupied(d)]
+    if busy and not args.resume:
+        raise _busy(busy)
+    root.mkdir(parents=True, exist_ok=True)
+    write_atomic(root / "experiment.json", json.dumps({
+        "name": experiment.name, "description": experiment.description,
+        "config": os.path.abspath(path), "methods": [m.name for m in experiment.methods],
+        "seeds": experiment.seeds}, indent=1) + "\n")
+    with _resume_hint(root):
+        if args.jobs > 1 and len(runs) > 1:
+            ok = _run_parallel(runs, resume=args.resume, jobs=args.jobs,
+                               imports=experiment.imports)
+        else:
+            ok = _run_sequential(runs, resume=args.resume, progress=not args.no_progress)
+    markdown = _print_summary([d for *_, d in runs])
+    if markdown:
+        write_atomic(root / "summary.md", markdown)
+    print(f"plots: {PROG} report {root}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _describe_result(result: Mapping[str, Any]) -> str:
+    text = (f"train violations {result.get('train_violations')} "
+            f"(final spec {result.get('train_violations_final')})")
+    test = result.get("test")
+    if test:
+        text += (f", test success {100 * test['success_rate']:.0f}% violations "
+                 f"{100 * test['violation_rate']:.0f}%")
+    return text + f", {result.get('wall_seconds', 0):.1f} s"
+
+
+def _run_sequential(runs: Sequence[tuple[str, int, Any, Any]], *, resume: bool,
+                    progress: bool) -> bool:
+    learn = _learning()
+    ok = True
+    for k, (method, seed, config, run_dir) in enumerate(runs, 1):
+        print(f"[{k}/{len(runs)}] {method} seed {seed} -> {run_dir}", file=sys.stderr)
+        try:
+            result = learn.run_curriculum(config, run_dir, resume=resume, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - reported, the other runs go on
+            ok = False
+            _report_failure(method, seed, exc)
+            continue
+        print(f"      {_describe_result(result.to_dict())}", file=sys.stderr)
+    return ok
+
+
+def _run_job(config: Any, run_dir: str, resume: bool, imports: Sequence[str]) -> dict[str, Any]:
+    """One run in a worker process (``--jobs``): returns ``result.json``'s content."""
+    import importlib
+
+    for module in imports:
+        importlib.import_module(module)
+    from safeguards.learn import run_curriculum
+
+    return run_curriculum(config, run_dir, resume=resume, progress=False).to_dict()
+
+
+def _run_parallel(runs: Sequence[tuple[str, int, Any, Any]], *, resume: bool, jobs: int,
+                  imports: Sequence[str]) -> bool:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ok = True
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(runs)))
+    try:
+        futures = {pool.submit(_run_job, config, os.fspath(run_dir), resume, list(imports)):
+                   (method, seed, run_dir) for method, seed, config, run_dir in runs}
+        print(f"{len(runs)} runs on {min(jobs, len(runs))} processes", file=sys.stderr)
+        for done, future in enumerate(as_completed(futures), 1):
+            method, seed, run_dir = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - reported, the other runs go on
+                ok = False
+                _report_failure(method, seed, exc)
+                continue
+            print(f"[{done}/{len(runs)}] {method} seed {seed} ({run_dir}): "
+                  f"{_describe_result(result)}", file=sys.stderr)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return ok
+
+
+def _print_summary(run_dirs: Sequence[Any]) -> str:
+    """Print the summary table of these runs (those that logged anything); returns it."""
+    from safeguards.report import load_run, summarize, summary_markdown
+
+    runs = [load_run(d) for d in run_dirs if os.path.exists(os.path.join(d, "metrics.jsonl"))]
+    if not runs:
+        return ""
+    markdown = summary_markdown(summarize(runs))
+    sys.stdout.write(markdown)
+    sys.stdout.flush()
+    return markdown
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from safeguards.report import write_report
+
+    out_dir = args.output or os.path.join(args.run_dirs[0], "report")
+    report = write_report(args.run_dirs, out_dir, fraction=args.window,
+                          plots=not args.no_plots)
+    sys.stdout.write(report.markdown)
+    sys.stdout.flush()
+    if report.plots_skipped:
+        print(f"{PROG}: warning: no plots: {report.plots_skipped}", file=sys.stderr)
+    n_methods = len(report.summaries)
+    print(f"{len(report.runs)} runs of {n_methods} method{'s' if n_methods != 1 else ''}; "
+          f"wrote {', '.join(str(f) for f in report.files)}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

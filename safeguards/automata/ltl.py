@@ -22,6 +22,7 @@ a syntactic safety or guarantee formula, for which the verdicts computed by
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Hashable, Mapping
 
@@ -33,6 +34,7 @@ from safeguards.spec import ast
 
 __all__ = ["progression_automaton", "fragment", "negate"]
 
+MAX_CLAUSES = 2_000  # per DNF: beyond this a state is too large to monitor explicitly
 DNF = frozenset  # frozenset[frozenset[int]]; an atom is 2 * formula_id + (1 if strong else 0)
 TRUE_DNF: DNF = frozenset({frozenset()})
 FALSE_DNF: DNF = frozenset()
@@ -41,8 +43,29 @@ FALSE_DNF: DNF = frozenset()
 _TRUE, _FALSE, _LIT, _PAST, _AND, _OR, _X, _XS, _U, _R, _W, _M, _F, _G = range(14)
 
 
+MAX_WORK = 100_000_000  # clause comparisons per compiled formula (about 15 s here)
+_work: ContextVar[list[int]] = ContextVar("progression_work")
+
+
+def _too_large(what: str) -> SpecError:
+    return SpecError(f"the formula is too large for an explicit monitor ({what})",
+                     hint="split it into several rules (they are conjoined), or simplify it")
+
+
+def _charge(amount: int) -> None:
+    """Count clause work against the budget of the formula being compiled."""
+    counter = _work.get(None)
+    if counter is not None:
+        counter[0] += amount
+        if counter[0] > MAX_WORK:
+            raise _too_large(f"more than {MAX_WORK:,} clause comparisons")
+
+
 def _minimise_clauses(clauses: set[frozenset[int]]) -> DNF:
     """Drop clauses that contain another clause (absorption); canonical result."""
+    if len(clauses) > MAX_CLAUSES:
+        raise _too_large(f"a state with more than {MAX_CLAUSES:,} clauses")
+    _charge(len(clauses) * len(clauses) // 2 + 1)
     ordered = sorted(clauses, key=len)
     kept: list[frozenset[int]] = []
     for clause in ordered:
@@ -72,6 +95,8 @@ def dnf_and(a: DNF, b: DNF) -> DNF:
         return b
     if b == TRUE_DNF:
         return a
+    if len(a) * len(b) > MAX_CLAUSES:
+        raise _too_large(f"a state with more than {MAX_CLAUSES:,} clauses")
     return _minimise_clauses({_strengthen(x | y) for x in a for y in b})
 
 
@@ -344,6 +369,14 @@ def progression_automaton(m: MTBDD, formula: ast.Formula, index: Mapping[str, in
     prog = _Progression(m, index)
     root = prog.nnf(formula)
     start = (_INITIAL, None)
+    token = _work.set([0])
+    try:
+        return _explore(m, prog, root, start)
+    finally:
+        _work.reset(token)
+
+
+def _explore(m: MTBDD, prog: _Progression, root: int, start: Hashable) -> RawAutomaton:
 
     def successors(state: Hashable) -> int:
         if state == start:

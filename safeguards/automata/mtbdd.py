@@ -16,14 +16,19 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable, Iterator, Sequence
 
-__all__ = ["MTBDD"]
+from safeguards.errors import SpecError
+
+__all__ = ["MTBDD", "MAX_NODES"]
+
+MAX_NODES = 1_000_000
 
 
 class MTBDD:
     """A node store.  Node ``i`` is either a terminal (``var[i] == n_vars``) or ``(var, low, high)``."""
 
-    def __init__(self, n_vars: int) -> None:
+    def __init__(self, n_vars: int, max_nodes: int = MAX_NODES) -> None:
         self.n_vars = n_vars
+        self.max_nodes = max_nodes
         self._var: list[int] = []
         self._low: list[int] = []
         self._high: list[int] = []
@@ -58,6 +63,11 @@ class MTBDD:
         node = self._nodes.get(key)
         if node is None:
             node = len(self._var)
+            if node >= self.max_nodes:
+                raise SpecError(
+                    f"the automaton construction needs more than {self.max_nodes:,} decision "
+                    "diagram nodes", hint="split the rule into smaller rules, or use fewer "
+                    "propositions per rule")
             self._var.append(var)
             self._low.append(low)
             self._high.append(high)

@@ -1,0 +1,961 @@
+"""Experiment files: a curriculum of (environment, safeguard) stages and the methods to compare.
+
+An experiment file is TOML (or YAML, when PyYAML is installed and the file ends in ``.yaml`` /
+``.yml``); ``safeguards curriculum FILE`` runs every (method, seed) of it.  The schema::
+
+    name = "minecraft"                  # optional; the default run directory is runs/<name>
+    description = "..."                 # optional
+    seeds = [0, 1, 2]                   # or a count: seeds = 3 means [0, 1, 2]; default [0]
+    imports = ["my_package.envs"]       # optional: modules to import first (register envs)
+    env = "safeguards/Minecraft-L1-v0"  # optional: the default `env` of every stage
+    env_kwargs = { layout = 1 }         # optional: the default `env_kwargs` of every stage
+
+    [train]                             # optional: learner settings shared by every method
+    max_steps = 1000                    # episode length limit (training and test)
+    alpha = 0.9                         # learning rate, in (0, 1]
+    gamma = 0.9                         # discount, in [0, 1]
+    epsilon = 0.1                       # exploration probability, in [0, 1]
+    update = "standard"                 # or "paper": the authors' greedy-action update
+    reward = "paper"                    # paper | penalty | task | potential
+    q_init = 0.0
+    checkpoint_every = 100              # episodes; 0: only at the end of every stage
+    # also: fear_radius, fear_penalty, semantic_horizon, labeler ("module:Name"), fast_env
+
+    [test]                              # optional
+    episodes = 100                      # greedy test episodes after training (0: none)
+    spec = "minecraft/safeguard3"       # default: the last stage's spec
+    env = "..."                         # default: the last stage's env
+    env_kwargs = {}                     # default: the last stage's env_kwargs
+    fallback = "auto"                   # auto | paper | none (unseen product states at test)
+
+    [[stages]]                          # one table per stage, in training order (required)
+    env = "safeguards/Minecraft-L1-v0"  # a Gymnasium id (required unless given at top level)
+    env_kwargs = {}                     # optional keyword arguments of gymnasium.make
+    spec = "minecraft/safeguard0"       # shipped spec name, .sg path (relative to this file),
+                                        # or an LTL formula
+    episodes = 1666                     # training episodes of this stage
+
+    [methods.paper]                     # one table per method; the name is its directory
+    transfer = "paper"                  # none | warm | paper | semantic (default paper)
+    [methods.zero_shot]
+    baseline = "scratch"                # or no_safeguard | intrinsic_fear (ignores transfer)
+    # any [train] key overrides the shared value for this method
+
+``methods`` may also be a list of names that are themselves transfers or baselines:
+``methods = ["paper", "warm", "scratch"]``; without ``methods`` the one method is ``paper``.
+
+Errors name the file and the line (found by searching the key in the text) and exit with
+status 2 on the command line:
+
+>>> text = '''
+... [[stages]]
+... env = "safeguards/Minecraft-L1-v0"
+... spec = "minecraft/safeguard0"
+... episodes = 10
+... [methods.paper]
+... transferr = "paper"
+... '''
+>>> try:
+...     parse_experiment(text, "demo.toml")
+... except ConfigError as error:
+...     print(error)
+demo.toml:7: error: unknown key `transferr` in [methods.paper]
+    transferr = "paper"
+hint: did you mean `transfer`?
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from safeguards.errors import SafeguardsError, did_you_mean
+
+__all__ = ["ConfigError", "Experiment", "MethodSpec", "load_experiment", "parse_experiment",
+           "build_experiment", "find_experiment", "shipped_experiments", "parse_seeds",
+           "locate", "TRAIN_KEYS"]
+
+# The learner's choices (safeguards.learn, which needs Gymnasium; tests/test_cli_train.py
+# checks that these agree with it).
+_TRANSFERS = ("none", "warm", "paper", "semantic")
+_BASELINES = ("no_safeguard", "scratch", "intrinsic_fear")
+_REWARDS = ("paper", "penalty", "task", "potential")
+_UPDATES = ("standard", "paper")
+_FALLBACKS = ("auto", "paper", "none")
+
+
+def _in(lo: float, hi: float, lo_open: bool = False) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        ok = (value > lo if lo_open else value >= lo) and value <= hi
+        return None if ok else f"must be in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+    return check
+
+
+def _at_least(lo: int) -> Callable[[Any], str | None]:
+    return lambda value: None if value >= lo else f"must be at least {lo}"
+
+
+def _one_of(choices: Sequence[str]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else \
+            "must be one of " + ", ".join(f'"{c}"' for c in choices)
+    check.choices = tuple(choices)  # type: ignore[attr-defined]
+    return check
+
+
+def _module_name(value: Any) -> str | None:
+    module, _, name = str(value).partition(":")
+    return None if module and name else 'must be "module:Name" (e.g. "my_pkg.labels:MyLabeler")'
+
+
+#: Learner settings of ``[train]`` (and of every method), the ``CurriculumConfig`` fields of the
+#: same names: key -> (type, check); ``check(value)`` returns a problem or None.
+TRAIN_KEYS: dict[str, tuple[type, Callable[[Any], str | None] | None]] = {
+    "max_steps": (int, _at_least(1)),
+    "alpha": (float, _in(0, 1, lo_open=True)),
+    "gamma": (float, _in(0, 1)),
+    "epsilon": (float, _in(0, 1)),
+    "update": (str, _one_of(_UPDATES)),
+    "reward": (str, _one_of(_REWARDS)),
+    "q_init": (float, None),
+    "checkpoint_every": (int, _at_least(0)),
+    "fear_radius": (int, _at_least(0)),
+    "fear_penalty": (float, _at_least(0)),
+    "semantic_horizon": (int, _at_least(1)),
+    "labeler": (str, _module_name),
+    "fast_env": (bool, None),
+}
+
+_TOP_KEYS = ("name", "description", "seeds", "imports", "env", "env_kwargs", "train", "test",
+             "stages", "methods")
+_STAGE_KEYS = ("env", "env_kwargs", "spec", "episodes")
+_TEST_KEYS = ("episodes", "spec", "env", "env_kwargs", "fallback")
+_METHOD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+class ConfigError(SafeguardsError, ValueError):
+    """A malformed experiment file: ``file:line: error: message``, the line, a hint.
+
+    Several problems found together are shown one after the other (``problems``)."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 source: str | None = None, hint: str | None = None,
+                 detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.file, self.line = message, file, line
+        self.source, self.hint, self.detail = source, hint, detail
+        self.problems: list[ConfigError] = [self]
+
+    @classmethod
+    def several(cls, problems: Sequence["ConfigError"]) -> "ConfigError":
+        first = problems[0]
+        first.problems = list(problems)
+        return first
+
+    def _one(self) -> str:
+        where = self.file or "<config>"
+        if self.line is not None:
+            where += f":{self.line}"
+        out = [f"{where}: error: {self.message}"]
+        if self.source is not None and self.line is not None:
+            lines = self.source.splitlines()
+            if 0 < self.line <= len(lines) and lines[self.line - 1].strip():
+                out.append("    " + lines[self.line - 1].strip())
+        if self.detail:
+            out += ["    " + d for d in self.detail.rstrip().splitlines()]
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return "\n".join(p._one() for p in self.problems)
+
+
+# -- locating keys in the text ------------------------------------------------------------------
+
+_KEY_PART = re.compile(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)')
+_TOML_HEADER = re.compile(r"^\s*(\[\[|\[)\s*(.+?)\s*(\]\]|\])\s*(#.*)?$")
+_TOML_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+                       r"""(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'))*)\s*=""")
+
+
+def _key_parts(text: str) -> list[str]:
+    return [a or b or c for a, b, c in _KEY_PART.findall(text)]
+
+
+def _toml_lines(text: str) -> list[tuple[int, tuple[Any, ...]]]:
+    """``(line, key path)`` of every table header and key assignment of a TOML text; array
+    tables get their index (``("stages", 1, "spec")``)."""
+    out: list[tuple[int, tuple[Any, ...]]] = []
+    arrays: dict[tuple[str, ...], int] = {}
+    table: tuple[Any, ...] = ()
+    in_string = False
+
+    def indexed(parts: Sequence[str]) -> tuple[Any, ...]:
+        path: list[Any] = []
+        for k in range(len(parts)):
+            path.append(parts[k])
+            count = arrays.get(tuple(parts[:k + 1]))
+            if count is not None:
+                path.append(count - 1)
+        return tuple(path)
+
+    for number, line in enumerate(text.splitlines(), 1):
+        if in_string:
+            if line.count('"""') % 2 or line.count("'''") % 2:
+                in_string = False
+            continue
+        header = _TOML_HEADER.match(line)
+        if header and not _TOML_KEY.match(line):
+            parts = _key_parts(header.group(2))
+            if header.group(1) == "[[":
+                arrays[tuple(parts)] = arrays.get(tuple(parts), 0) + 1
+            table = indexed(parts)
+            out.append((number, table))
+            continue
+        key = _TOML_KEY.match(line)
+        if key:
+            out.append((number, table + tuple(_key_parts(key.group(1)))))
+            rest = line[key.end():]
+            if rest.count('"""') % 2 or rest.count("'''") % 2:
+                in_string = True
+    return out
+
+
+def _yaml_locate(text: str, path: Sequence[Any]) -> int | None:
+    """The line of the deepest key of ``path`` that a YAML text defines (PyYAML's marks)."""
+    import yaml as pyyaml
+
+    try:
+        node = pyyaml.compose(text)
+    except pyyaml.YAMLError:
+        return None
+    best = None
+    for part in path:
+        if isinstance(node, pyyaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    best, node = key.start_mark.line + 1, value
+                    break
+            else:
+                return best
+        elif isinstance(node, pyyaml.SequenceNode) and isinstance(part, int) \
+                and part < len(node.value):
+            node = node.value[part]
+            best = node.start_mark.line + 1
+        else:
+            return best
+    return best
+
+
+def locate(text: str, path: Sequence[Any], *, yaml: bool = False) -> int | None:
+    """The line of ``text`` that defines ``path`` (or its longest defined prefix), or None.
+
+    >>> locate('[train]\\nalpha = 2\\n[[stages]]\\nspec = "a"\\n[[stages]]\\nspec = "b"\\n',
+    ...        ("stages", 1, "spec"))
+    6
+    """
+    if yaml:
+        return _yaml_locate(text, path)
+    lines = _toml_lines(text)
+    target = tuple(path)
+    best, best_len = None, 0
+    for number, key in lines:
+        if key[:len(target)] == target:  # the line defines the target or a part of it
+            n = len(target)
+        elif key == target[:len(key)]:  # the line defines an enclosing table
+            n = len(key)
+        else:
+            continue
+        if n > best_len:
+            best, best_len = number, n
+    return best
+
+
+# -- the experiment -----------------------------------------------------------------------------
+
+@dataclass
+class MethodSpec:
+    """One method of an experiment: its name and its :class:`CurriculumConfig` settings."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    """``transfer`` / ``baseline`` and learner settings overriding the shared ``[train]``."""
+
+
+@dataclass
+class Experiment:
+    """A parsed, validated experiment file (see the module docstring)."""
+
+    name: str
+    stages: list[Any]
+    """:class:`~safeguards.learn.curriculum.Stage` list (spec paths made absolute)."""
+    methods: list[MethodSpec]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    train: dict[str, Any] = field(default_factory=dict)
+    test: dict[str, Any] = field(default_factory=dict)
+    """``CurriculumConfig`` test settings: ``test_episodes``, ``test_spec``, ``test_env_id``,
+    ``test_env_kwargs``, ``test_fallback``."""
+    description: str = ""
+    imports: list[str] = field(default_factory=list)
+    path: Path | None = None
+    source: str | None = None
+
+    def method(self, name: str) -> MethodSpec:
+        for m in self.methods:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def config(self, method: MethodSpec | str, seed: int) -> Any:
+        """The :class:`~safeguards.learn.curriculum.CurriculumConfig` of one (method, seed)."""
+        from safeguards.learn.curriculum import CurriculumConfig, Stage
+
+        spec = self.method(method) if isinstance(method, str) else method
+        stages = [Stage(s.env_id, dict(s.env_kwargs), s.spec, s.episodes) for s in self.stages]
+        return CurriculumConfig(stages=stages, method=spec.name, seed=seed,
+                                **{**self.train, **self.test, **spec.options})
+
+    def runs(self, seeds: Iterable[int] | None = None, methods: Iterable[str] | None = None
+             ) -> list[tuple[str, int, Any]]:
+        """``(method, seed, config)`` of every run, method by method."""
+        chosen = [self.method(m) for m in methods] if methods is not None else self.methods
+        seed_list = list(seeds) if seeds is not None else self.seeds
+        return [(m.name, s, self.config(m, s)) for m in chosen for s in seed_list]
+
+    def import_modules(self) -> None:
+        for module in self.imports:
+            importlib.import_module(module)
+
+
+class _Checker:
+    """Collects the problems of one file, each located at a line."""
+
+    def __init__(self, text: str, file: str, yaml: bool) -> None:
+        self.text, self.file, self.yaml = text, file, yaml
+        self.problems: list[ConfigError] = []
+
+    def error(self, path: Sequence[Any], message: str, hint: str | None = None,
+              detail: str | None = None) -> ConfigError:
+        return ConfigError(message, file=self.file, line=locate(self.text, path, yaml=self.yaml),
+                           source=self.text, hint=hint, detail=detail)
+
+    def add(self, path: Sequence[Any], message: str, hint: str | None = None,
+            detail: str | None = None) -> None:
+        self.problems.append(self.error(path, message, hint, detail))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            ordered = sorted(self.problems, key=lambda p: p.line or 0)
+            raise ConfigError.several(ordered)
+
+    # -- shape checks --------------------------------------------------------------------------
+    def keys(self, table: Mapping[str, Any], allowed: Sequence[str], path: tuple[Any, ...],
+             where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or ("allowed keys: " + ", ".join(allowed))
+                self.add(path + (key,), f"unknown key `{key}` in {where}", hint)
+
+    def typed(self, value: Any, kind: type, path: tuple[Any, ...], key: str,
+              check: Callable[[Any], str | None] | None = None) -> Any:
+        """``value`` as ``kind`` (ints accepted for floats), or a recorded problem (None)."""
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if kind is float and ok and not math.isfinite(value):
+            ok = False
+        if not ok:
+            want = {int: "an integer", float: "a number", bool: "true or false",
+                    str: "a string", dict: "a table", list: "a list"}[kind]
+            hint = None
+            if isinstance(value, str) and kind in (int, float, bool):
+                hint = f"write the value without quotes: {key} = {value}"
+            elif kind is str and not isinstance(value, (dict, list)):
+                hint = f'write the value in double quotes: {key} = "{value}"'
+            self.add(path, f"`{key}` must be {want}, not {_describe(value)}", hint)
+            return None
+        if check is not None:
+            problem = check(value)
+            if problem:
+                choices = getattr(check, "choices", None)
+                hint = did_you_mean(value, choices) if choices and isinstance(value, str) \
+                    else None
+                self.add(path, f"`{key}` {problem}, not {_describe(value)}", hint)
+                return None
+        return value
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f'the string "{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` (inclusive) or a mix, as a list of distinct seeds.
+
+    >>> parse_seeds("0,1,5-7")
+    [0, 1, 5, 6, 7]
+    """
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        try:
+            if match:
+                lo, hi = int(match.group(1)), int(match.group(2))
+                if hi < lo:
+                    raise ValueError(part)
+                seeds.extend(range(lo, hi + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise ValueError(f"bad seed `{part}`: give seeds as 0,1,2 or 0-4") from None
+    if not seeds:
+        raise ValueError("no seeds given: give seeds as 0,1,2 or 0-4")
+    return list(dict.fromkeys(seeds))
+
+
+def _parse_text(text: str, file: str, yaml: bool) -> Any:
+    if yaml:
+        try:
+            import yaml as pyyaml
+        except ImportError:
+            raise ConfigError("YAML experiment files need PyYAML (pip install pyyaml); "
+                              "or write the file as TOML", file=file) from None
+        try:
+            return pyyaml.safe_load(text)
+        except pyyaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"invalid YAML: {problem}", file=file, source=text,
+                              line=mark.line + 1 if mark is not None else None) from None
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = re.search(r"\s*\(at line (\d+), column (\d+)\)\s*$", message)
+        line = None
+        if match:
+            line = int(match.group(1))
+            message = message[:match.start()]
+        elif "(at end of document)" in message:
+            message = message.replace("(at end of document)", "").strip()
+            line = max(1, len(text.splitlines()))
+        message = message[:1].lower() + message[1:]
+        raise ConfigError(f"invalid TOML: {message}", file=file, line=line, source=text,
+                          hint="see https://toml.io for the syntax") from None
+
+
+def _shipped_spec_names() -> list[str]:
+    names: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):
+            if child.is_dir():
+                walk(child, f"{prefix}{child.name}/")
+            elif child.name.endswith(".sg"):
+                names.append(prefix + child.name[:-3])
+    try:
+        walk(resources.files("safeguards.specs"), "")
+    except (OSError, ModuleNotFoundError):
+        pass
+    return names
+
+
+def _is_shipped_spec(name: str) -> bool:
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        return False
+    if not parts[-1].endswith(".sg"):
+        parts[-1] += ".sg"
+    try:
+        return resources.files("safeguards.specs").joinpath(*parts).is_file()
+    except (OSError, ModuleNotFoundError):
+        return False
+
+
+_PATHLIKE = re.compile(r"^[\w.\-/\\~]+$")
+
+
+def _resolve_spec(value: str, base: Path) -> tuple[str | None, str | None, str | None]:
+    """``(spec for the learner, error, hint)``: an existing file (made absolute, relative to
+    ``base``), a shipped spec name, spec text, or an LTL formula."""
+    if "\n" in value:
+        return value, None, None
+    candidate = Path(os.path.expanduser(value))
+    if not candidate.is_absolute():
+        candidate = base / candidate
+    if candidate.is_file():
+        return os.fspath(candidate.resolve()), None, None
+    if _is_shipped_spec(value):
+        return value, None, None
+    if value.endswith(".sg") or (_PATHLIKE.match(value) and ("/" in value or "\\" in value)):
+        shipped = _shipped_spec_names()
+        hint = did_you_mean(value.removesuffix(".sg"), shipped)
+        if hint is None:
+            hint = f"a spec is a .sg path relative to {base}, a shipped spec (" + \
+                   ", ".join(shipped[:8]) + (", …" if len(shipped) > 8 else "") + \
+                   ") or an LTL formula"
+        return None, f"spec file `{value}` does not exist", hint
+    return value, None, None  # an LTL formula: compiled below
+
+
+def find_experiment(name: str) -> Path:
+    """An experiment file: a path, else a shipped curriculum (``minecraft_quick``,
+    ``curricula/minecraft``; with or without ``.toml``)."""
+    path = Path(name)
+    if path.exists():
+        return path
+    stem = name.replace("\\", "/").split("/")[-1]
+    for candidate in ([stem] if stem.endswith((".toml", ".yaml", ".yml")) else
+                      [stem + ".toml", stem + ".yaml", stem + ".yml"]):
+        try:
+            target = resources.files("safeguards.specs").joinpath("curricula", candidate)
+            if target.is_file() and isinstance(target, os.PathLike):
+                return Path(os.fspath(target))
+        except (OSError, ModuleNotFoundError):
+            break
+    shipped = shipped_experiments()
+    hint = did_you_mean(stem.rsplit(".", 1)[0], shipped)
+    if hint is None and shipped:
+        hint = "shipped experiments: " + ", ".join(shipped)
+    raise ConfigError(f"experiment file `{name}` does not exist", file=name, hint=hint)
+
+
+def shipped_experiments() -> list[str]:
+    """Names of the experiment files shipped in ``specs/curricula``."""
+    try:
+        folder = resources.files("safeguards.specs").joinpath("curricula")
+        return sorted(c.name.rsplit(".", 1)[0] for c in folder.iterdir()
+                      if c.name.endswith((".toml", ".yaml", ".yml")))
+    except (OSError, ModuleNotFoundError):
+        return []
+
+
+def load_experiment(path: str | os.PathLike[str], *, check_envs: bool = True) -> Experiment:
+    """Read and validate an experiment file (see the module docstring); raises
+    :class:`ConfigError`."""
+    target = Path(path)
+    try:
+        text = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"experiment file `{path}` does not exist", file=os.fspath(path)
+                          ) from None
+    except UnicodeDecodeError:
+        raise ConfigError("the experiment file is not UTF-8 text", file=os.fspath(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the experiment file: {exc.strerror or exc}",
+                          file=os.fspath(path)) from None
+    return parse_experiment(text, os.fspath(path), base=target.resolve().parent,
+                            check_envs=check_envs)
+
+
+def parse_experiment(text: str, file: str = "<config>", *,
+                     base: str | os.PathLike[str] | None = None, yaml: bool | None = None,
+                     check_envs: bool = True) -> Experiment:
+    """Parse and validate the text of an experiment file.
+
+    Args:
+        text: the file's text.
+        file: its name in messages.
+        base: folder that relative spec paths start from (default: the current one).
+        yaml: parse as YAML (default: when ``file`` ends in ``.yaml`` or ``.yml``).
+        check_envs: also import ``imports``, make every environment once and compile every
+            spec, so that a typo fails now rather than hours into a run.
+    """
+    is_yaml = file.endswith((".yaml", ".yml")) if yaml is None else yaml
+    data = _parse_text(text, file, is_yaml)
+    return build_experiment({} if data is None else data, file=file, text=text, base=base,
+                            yaml=is_yaml, check_envs=check_envs)
+
+
+def build_experiment(data: Any, *, file: str = "<config>", text: str = "",
+                     base: str | os.PathLike[str] | None = None, yaml: bool = False,
+                     check_envs: bool = True) -> Experiment:
+    """Validate the parsed data of an experiment file (``text``, if given, locates errors);
+    see :func:`parse_experiment`."""
+    c = _Checker(text, file, yaml)
+    if not isinstance(data, dict):
+        raise c.error((), "the experiment file must be a table of keys (name, seeds, stages, "
+                          "methods, ...)")
+    c.keys(data, _TOP_KEYS, (), "the experiment")
+    base_dir = Path(base) if base is not None else Path.cwd()
+    name = _parse_name(c, data, file)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        c.typed(description, str, ("description",), "description")
+        description = ""
+    seeds = _parse_seeds(c, data)
+    imports = _parse_imports(c, data)
+    train: dict[str, Any] = {}
+    if "train" in data:
+        if c.typed(data["train"], dict, ("train",), "train") is not None:
+            c.keys(data["train"], list(TRAIN_KEYS), ("train",), "[train]")
+            train = _settings(c, data["train"], ("train",))
+    test, test_spec = _parse_test(c, data)
+    stage_rows = _parse_stages(c, data)
+    methods = _parse_methods(c, data)
+    c.raise_if_any()
+
+    # specs: resolve paths (relative to the file's folder)
+    specs: list[str] = []
+    for k, row in enumerate(stage_rows):
+        value, problem, hint = _resolve_spec(row.spec, base_dir)
+        if problem:
+            c.add(("stages", k, "spec"), problem, hint)
+        specs.append(value or "")
+    if test_spec is not None:
+        value, problem, hint = _resolve_spec(test_spec, base_dir)
+        if problem:
+            c.add(("test", "spec"), problem, hint)
+        test["test_spec"] = value
+    c.raise_if_any()
+
+    from safeguards.learn.curriculum import CurriculumConfig, Stage
+
+    stages = [Stage(row.env, row.env_kwargs, spec, row.episodes)
+              for row, spec in zip(stage_rows, specs)]
+    experiment = Experiment(name=name, stages=stages, methods=methods, seeds=seeds, train=train,
+                            test=test, description=description, imports=imports,
+                            path=Path(file) if text and file not in ("<config>", "-") else None,
+                            source=text or None)
+    for m in methods:  # the learner's own checks, located at the method
+        try:
+            CurriculumConfig(stages=stages, method=m.name, seed=0,
+                             **{**train, **test, **m.options})
+        except (TypeError, ValueError) as exc:
+            c.add(("methods", m.name), f"method `{m.name}`: {exc}")
+    c.raise_if_any()
+    if check_envs:
+        _check_semantics(c, experiment, [row.own_env for row in stage_rows])
+    return experiment
+
+
+def _parse_name(c: _Checker, data: Mapping[str, Any], file: str) -> str:
+    name = Path(file).stem if file not in ("<config>", "-") else "experiment"
+    if "name" in data:
+        value = c.typed(data["name"], str, ("name",), "name")
+        if value is not None:
+            if _METHOD_NAME.match(value):
+                return value
+            c.add(("name",), f"`name` must be usable as a directory name, not \"{value}\"",
+                  "use letters, digits, _ . + -")
+    return name if _METHOD_NAME.match(name) else "experiment"
+
+
+def _parse_seeds(c: _Checker, data: Mapping[str, Any]) -> list[int]:
+    if "seeds" not in data:
+        return [0]
+    raw = data["seeds"]
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        if raw < 1:
+            c.add(("seeds",), f"`seeds` as a count must be at least 1, not {raw}",
+                  "or give the seeds as a list: seeds = [0, 1, 2]")
+        return list(range(max(raw, 1)))
+    if isinstance(raw, list) and raw:
+        seeds = [v for k, s in enumerate(raw)
+                 if (v := c.typed(s, int, ("seeds",), f"seeds[{k}]", _at_least(0))) is not None]
+        if len(set(seeds)) != len(seeds):
+            c.add(("seeds",), "`seeds` lists a seed twice")
+        return seeds
+    c.add(("seeds",), f"`seeds` must be a non-empty list of integers or a count, not "
+                      f"{_describe(raw)}", "seeds = [0, 1, 2]")
+    return [0]
+
+
+def _parse_imports(c: _Checker, data: Mapping[str, Any]) -> list[str]:
+    raw = data.get("imports", [])
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        c.add(("imports",), f"`imports` must be a list of module names, not {_describe(raw)}")
+        return []
+    return [v for k, v in enumerate(raw)
+            if c.typed(v, str, ("imports",), f"imports[{k}]") is not None]
+
+
+def _parse_test(c: _Checker, data: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """``CurriculumConfig`` test settings, and the raw test spec."""
+    raw = data.get("test")
+    if raw is None or c.typed(raw, dict, ("test",), "test") is None:
+        return {}, None
+    c.keys(raw, _TEST_KEYS, ("test",), "[test]")
+    test: dict[str, Any] = {}
+    where = ("test",)
+    if "episodes" in raw:
+        test["test_episodes"] = c.typed(raw["episodes"], int, where + ("episodes",), "episodes",
+                                        _at_least(0))
+    if "env" in raw:
+        test["test_env_id"] = c.typed(raw["env"], str, where + ("env",), "env")
+    if "env_kwargs" in raw:
+        test["test_env_kwargs"] = c.typed(raw["env_kwargs"], dict, where + ("env_kwargs",),
+                                          "env_kwargs")
+    if "fallback" in raw:
+        test["test_fallback"] = c.typed(raw["fallback"], str, where + ("fallback",),
+                                        "fallback", _one_of(_FALLBACKS))
+    spec = c.typed(raw["spec"], str, where + ("spec",), "spec") if "spec" in raw else None
+    return {k: v for k, v in test.items() if v is not None}, spec
+
+
+@dataclass
+class _StageRow:
+    env: str
+    env_kwargs: dict[str, Any]
+    spec: str
+    episodes: int
+    own_env: bool
+    """Does the stage name its env (else the top-level default)?"""
+
+
+def _parse_stages(c: _Checker, data: Mapping[str, Any]) -> list[_StageRow]:
+    default_env = data.get("env")
+    if default_env is not None:
+        default_env = c.typed(default_env, str, ("env",), "env")
+    default_kwargs = data.get("env_kwargs", {})
+    if c.typed(default_kwargs, dict, ("env_kwargs",), "env_kwargs") is None:
+        default_kwargs = {}
+    raw_stages = data.get("stages")
+    if raw_stages is None:
+        c.add((), "the experiment has no stages",
+              'add one [[stages]] table per stage, e.g.\n      [[stages]]\n      '
+              'env = "safeguards/Minecraft-L1-v0"\n      spec = "minecraft/safeguard0"\n'
+              '      episodes = 1000')
+        return []
+    if not isinstance(raw_stages, list) or not raw_stages:
+        c.add(("stages",), "`stages` must be a non-empty array of tables",
+              "write one [[stages]] table per stage")
+        return []
+    rows: list[_StageRow] = []
+    ok = True
+    for k, stage in enumerate(raw_stages):
+        path = ("stages", k)
+        if not isinstance(stage, dict):
+            c.add(path, f"stage {k + 1} must be a table (env, spec, episodes), not "
+                        f"{_describe(stage)}")
+            ok = False
+            continue
+        c.keys(stage, _STAGE_KEYS, path, f"stage {k + 1}")
+        env = stage.get("env", default_env)
+        if env is None:
+            c.add(path, f"stage {k + 1} has no `env`",
+                  'give env = "<gymnasium id>" in the stage, or once at the top of the file')
+        elif "env" in stage:
+            env = c.typed(env, str, path + ("env",), "env")
+        kwargs = stage.get("env_kwargs", default_kwargs)
+        if "env_kwargs" in stage and c.typed(kwargs, dict, path + ("env_kwargs",),
+                                             "env_kwargs") is None:
+            kwargs = {}
+        spec = stage.get("spec")
+        if spec is None:
+            c.add(path, f"stage {k + 1} has no `spec`",
+                  'e.g. spec = "minecraft/safeguard0" (a shipped spec, a .sg path or an LTL '
+                  'formula)')
+        else:
+            spec = c.typed(spec, str, path + ("spec",), "spec")
+        episodes = stage.get("episodes")
+        if episodes is None:
+            c.add(path, f"stage {k + 1} has no `episodes`", "e.g. episodes = 1000")
+        else:
+            episodes = c.typed(episodes, int, path + ("episodes",), "episodes", _at_least(0))
+        if env is None or spec is None or episodes is None:
+            ok = False
+            continue
+        rows.append(_StageRow(env, dict(kwargs), spec, episodes, "env" in stage))
+    if ok and rows and all(row.episodes == 0 for row in rows):
+        c.add(("stages",), "every stage has 0 episodes: nothing to train")
+    return rows
+
+
+def _parse_methods(c: _Checker, data: Mapping[str, Any]) -> list[MethodSpec]:
+    raw = data.get("methods")
+    if raw is None:
+        return [MethodSpec("paper", {"transfer": "paper"})]
+    methods: list[MethodSpec] = []
+    if isinstance(raw, list):
+        for k, m in enumerate(raw):
+            if not isinstance(m, str):
+                c.add(("methods",), f"methods[{k}] must be a method name, not {_describe(m)}",
+                      "list names of transfers or baselines, or write [methods.NAME] tables")
+            elif m in _TRANSFERS:
+                methods.append(MethodSpec(m, {"transfer": m}))
+            elif m in _BASELINES:
+                methods.append(MethodSpec(m, {"baseline": m}))
+            else:
+                hint = did_you_mean(m, _TRANSFERS + _BASELINES) or (
+                    "a listed method must be a transfer (" + ", ".join(_TRANSFERS) +
+                    ") or a baseline (" + ", ".join(_BASELINES) + "); for other names write "
+                    f"a [methods.{m}] table with transfer = ... or baseline = ...")
+                c.add(("methods",), f"unknown method `{m}`", hint)
+        if len({m.name for m in methods}) != len(methods):
+            c.add(("methods",), "`methods` lists a method twice")
+        return methods
+    if not isinstance(raw, dict):
+        c.add(("methods",), f"`methods` must be a list of names or [methods.NAME] tables, not "
+                            f"{_describe(raw)}")
+        return methods
+    if not raw:
+        c.add(("methods",), "`methods` is empty", "add a [methods.NAME] table")
+    allowed = ("transfer", "baseline", *TRAIN_KEYS)
+    for m, options in raw.items():
+        path = ("methods", m)
+        if not _METHOD_NAME.match(m):
+            c.add(path, f"method name `{m}` is not usable as a directory name",
+                  "use letters, digits, _ . + -")
+        if not isinstance(options, dict):
+            c.add(path, f"[methods.{m}] must be a table (transfer, baseline, settings), not "
+                        f"{_describe(options)}")
+            continue
+        c.keys(options, allowed, path, f"[methods.{m}]")
+        opts = _settings(c, options, path)
+        for key, choices in (("transfer", _TRANSFERS), ("baseline", _BASELINES)):
+            if key in options:
+                value = c.typed(options[key], str, path + (key,), key, _one_of(choices))
+                if value is not None:
+                    opts[key] = value
+        if "transfer" in options and "baseline" in options:
+            c.add(path + ("transfer",), f"[methods.{m}] gives both `transfer` and `baseline`",
+                  "a baseline replaces the curriculum; drop `transfer`")
+        elif "transfer" not in options and "baseline" not in options:
+            if m in _TRANSFERS:
+                opts["transfer"] = m
+            elif m in _BASELINES:
+                opts["baseline"] = m
+            else:
+                c.add(path, f"[methods.{m}] needs `transfer` or `baseline`",
+                      'e.g. transfer = "paper" or baseline = "scratch"')
+        methods.append(MethodSpec(m, opts))
+    return methods
+
+
+def _settings(c: _Checker, table: Mapping[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
+    out = {}
+    for key, value in table.items():
+        if key not in TRAIN_KEYS:
+            continue
+        kind, check = TRAIN_KEYS[key]
+        typed = c.typed(value, kind, path + (key,), key, check)
+        if typed is not None:
+            out[key] = typed
+    return out
+
+
+def _check_semantics(c: _Checker, experiment: Experiment, own_env: Sequence[bool]) -> None:
+    """Import the modules, make every environment, compile every spec, check the labels."""
+    for module in experiment.imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            c.add(("imports",), f"cannot import `{module}`: {exc}",
+                  "imports lists modules that register Gymnasium environments")
+    c.raise_if_any()
+
+    try:
+        import gymnasium as gym
+    except ImportError:
+        raise ConfigError("curricula need Gymnasium: pip install 'safeguards[gridworld]'",
+                          file=c.file) from None
+    from safeguards.labels import check_coverage
+    from safeguards.learn.curriculum import load_safeguard, make_env, resolve_labeler
+
+    compiled: dict[str, Any] = {}
+
+    def compile_at(path: tuple[Any, ...], spec: str) -> Any:
+        if spec in compiled:
+            return compiled[spec]
+        try:
+            compiled[spec] = load_safeguard(spec)
+        except SafeguardsError as exc:
+            c.add(path, f"spec `{_short(spec)}` does not compile", detail=str(exc))
+            compiled[spec] = None
+        return compiled[spec]
+
+    envs: list[tuple[tuple[Any, ...], str, dict[str, Any], str, tuple[Any, ...]]] = []
+    for k, stage in enumerate(experiment.stages):
+        env_path = ("stages", k, "env") if own_env[k] else ("env",)
+        envs.append((env_path, stage.env_id, stage.env_kwargs, stage.spec,
+                     ("stages", k, "spec")))
+    test = experiment.test
+    if "test_env_id" in test or "test_env_kwargs" in test or "test_spec" in test:
+        last = experiment.stages[-1]
+        envs.append((("test", "env"), test.get("test_env_id", last.env_id),
+                     test.get("test_env_kwargs", last.env_kwargs),
+                     test.get("test_spec", last.spec), ("test", "spec")))
+    labelers = {m.options.get("labeler", experiment.train.get("labeler"))
+                for m in experiment.methods}
+    made: dict[str, Any] = {}
+    for env_path, env_id, kwargs, spec, spec_path in envs:
+        sg = compile_at(spec_path, spec)
+        key = repr((env_id, sorted(kwargs.items())))
+        if key not in made:
+            made[key] = _make(c, env_path, env_id, kwargs, gym, make_env)
+        env = made[key]
+        if env is None or sg is None:
+            continue
+        for spec_labeler in labelers:
+            try:
+                labeler = resolve_labeler(spec_labeler, env)
+                check_coverage(sg.props, labeler)
+            except SafeguardsError as exc:
+                c.add(spec_path, f"spec `{_short(spec)}` does not fit environment "
+                                 f"`{env_id}`", detail=str(exc))
+            except (ValueError, ImportError, AttributeError) as exc:
+                path = ("train", "labeler") if spec_labeler else env_path
+                c.add(path, f"no labeler for `{env_id}`: {exc}",
+                      'set [train] labeler = "module:Name"')
+    for env in made.values():
+        if env is not None:
+            env.close()
+    c.raise_if_any()
+
+
+def _short(spec: str) -> str:
+    return spec if "\n" not in spec else spec.strip().splitlines()[0] + " …"
+
+
+def _make(c: _Checker, path: tuple[Any, ...], env_id: str, kwargs: Mapping[str, Any], gym: Any,
+          make_env: Callable[..., Any]) -> Any:
+    if env_id.startswith("safeguards/"):
+        try:
+            importlib.import_module("safeguards.envs.gridworld.minecraft")
+        except ImportError as exc:
+            c.add(path, f"cannot load the safeguards environments: {exc}",
+                  "pip install 'safeguards[gridworld]'")
+            return None
+    if ":" not in env_id and env_id not in gym.registry:
+        ids = sorted(gym.registry)
+        hint = did_you_mean(env_id, ids)
+        if hint is None:
+            ours = [i for i in ids if i.startswith("safeguards/")]
+            hint = ("registered safeguards environments: " + ", ".join(ours)) if ours else \
+                "register the environment, and list its module in `imports`"
+        c.add(path, f"unknown environment id `{env_id}`", hint)
+        return None
+    try:
+        return make_env(env_id, kwargs)
+    except Exception as exc:  # noqa: BLE001 - any constructor error is a config problem
+        where = path[:-1] + ("env_kwargs",) if kwargs else path
+        c.add(where, f"cannot make environment `{env_id}` with env_kwargs "
+                     f"{dict(kwargs)}: {type(exc).__name__}: {exc}")
+        return None
