@@ -9,7 +9,6 @@ import platform
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -74,32 +73,11 @@ def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int =
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``
-    (``safeguards.files.write_atomic``: new files get the umask's permissions, not 0600)."""
+    """Write ``text`` to ``path`` atomically (``safeguards.files.write_atomic``)."""
+    from safeguards.files import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        from safeguards.files import write_atomic
-    except ImportError:  # older core without the helper
-        write_atomic = None
-    if write_atomic is not None:
-        write_atomic(path, text)
-        return
-    umask = os.umask(0)
-    os.umask(umask)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(path, text)
 
 
 def render_only(out_dir: Path, name: str, render: Any) -> tuple[Path, Path]:

@@ -19,7 +19,8 @@ is fed to the safeguard).
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from safeguards.errors import SafeguardsError, did_you_mean
 
@@ -153,8 +154,13 @@ class FunctionLabeler(_Composable):
         return (FunctionLabeler, (self.fn, self.props, self.name))
 
 
+_COLLECTIONS = (set, frozenset, list, tuple)
+
+
 def _as_label_set(labeler: Any, labels: Any, step: int | None = None) -> set[str]:
     """What a labeler returned, as a set — a collection of names, not a str, map or None."""
+    if type(labels) in _COLLECTIONS:
+        return set(labels)
     where = f" at step {step}" if step is not None else ""
     if isinstance(labels, (str, bytes, Mapping)) or labels is None or \
             not isinstance(labels, (set, frozenset, list, tuple)):

@@ -61,3 +61,33 @@ def test_bench_step_quick(tmp_path: Path) -> None:
         assert "met" in data["targets"][key]
     assert all(w["n_props"] == 32 and w["n_letters"] < 2 ** 16 for w in data["wide"])
     assert [g["n_letters"] for g in data["letter_growth"]]
+
+
+def test_bench_wrapper_quick(tmp_path: Path) -> None:
+    pytest.importorskip("gymnasium")
+    _run("bench_wrapper.py", tmp_path)
+    data = json.loads((tmp_path / "wrapper_quick.json").read_text())
+    assert (tmp_path / "wrapper_quick.md").read_text().startswith("# Wrapper benchmark")
+    assert {"benchmark", "quick", "meta", "config", "targets", "single", "vector",
+            "spec_texts"} <= data.keys()
+    assert data["benchmark"] == "wrapper" and data["quick"] is True
+    rows = {(r["name"], r["spec"]) for r in data["single"]}
+    assert {("trivial", "G !lava"), ("trivial", "3 rules")} <= rows
+    for row in data["single"]:
+        for clock in ("cpu", "wall"):
+            assert row[clock]["raw_us_per_step"] > 0 and row[clock]["wrapped_us_per_step"] > 0
+            assert row[clock]["ratio"]["n"] == data["config"]["single_reps"]
+            assert "overhead_pct" in row[clock] and "overhead_us_per_step" in row[clock]
+    for spec in ("G !lava", "3 rules"):
+        assert [r["n_envs"] for r in data["vector"] if r["spec"] == spec] == [1, 8, 64]
+    for row in data["vector"]:
+        assert row["env_steps"] == row["n_envs"] * row["vector_steps"]
+        for clock in ("cpu", "wall"):
+            assert row[clock]["raw_us_per_env_step"] > 0
+            assert {"vector_cost_us_per_env_step", "singles_cost_us_per_env_step",
+                    "vector_cost"} <= row[clock].keys()
+    for key in ("minigrid_overhead_pct", "vector_us_per_env_step_64"):
+        assert {"goal", "measured", "measured_wall", "met"} <= data["targets"][key].keys()
+    assert set(data["targets"]["vector_us_per_env_step_64"]["measured"]) == {"G !lava",
+                                                                          "3 rules"}
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries

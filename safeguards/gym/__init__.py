@@ -26,11 +26,12 @@ from safeguards.gym.rewards import (
     PaperShaping, Penalty, PotentialShaping, RewardMode, SafeguardStep, potential, reward_mode,
 )
 from safeguards.gym.shield import ShieldFallbackWarning, ShieldWrapper
+from safeguards.gym.vector import SafeguardVectorWrapper
 from safeguards.gym.wrapper import Observe, SafeguardWrapper, product_observation_space
 from safeguards.labels import Labeler
 
 __all__ = [
-    "SafeguardWrapper", "ShieldWrapper", "ShieldFallbackWarning", "make_safeguarded", "product_observation_space", "Observe",
+    "SafeguardWrapper", "SafeguardVectorWrapper", "ShieldWrapper", "ShieldFallbackWarning", "make_safeguarded", "product_observation_space", "Observe",
     "SafeguardStep", "RewardMode", "Penalty", "PaperShaping", "PotentialShaping", "potential",
     "reward_mode",
 ]

@@ -126,13 +126,13 @@ class PotentialShaping:
         self.scale = scale
         self.acceptance_weight = acceptance_weight
         self.safety_weight = safety_weight
-        self._cache: dict[int, np.ndarray] = {}
+        self._cache: dict[Safeguard, np.ndarray] = {}
 
     def phi(self, safeguard: Safeguard) -> np.ndarray:
-        key = id(safeguard)
-        if key not in self._cache:
-            self._cache[key] = potential(safeguard, self.acceptance_weight, self.safety_weight)
-        return self._cache[key]
+        if safeguard not in self._cache:
+            self._cache[safeguard] = potential(safeguard, self.acceptance_weight,
+                                               self.safety_weight)
+        return self._cache[safeguard]
 
     def __call__(self, task_reward: float, step: SafeguardStep) -> float:
         phi = self.phi(step.safeguard)

@@ -17,8 +17,9 @@ import numpy as np
 from gymnasium import spaces
 
 from safeguards.automata import Safeguard, Verdict
+from safeguards.gym import core
 from safeguards.gym.rewards import RewardMode, SafeguardStep, reward_mode
-from safeguards.labels import LabelError, Labeler, check_coverage, checked_labels
+from safeguards.labels import LabelError, Labeler, check_coverage
 
 __all__ = ["SafeguardWrapper", "product_observation_space", "Observe"]
 
@@ -125,29 +126,17 @@ class SafeguardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.steps = 0
 
     # -- helpers -------------------------------------------------------------------------------
-    def _labels(self, obs: Any, info: dict[str, Any], action: Any) -> set[str]:
+    def _labels(self, obs: Any, info: dict[str, Any], action: Any) -> frozenset[str]:
         try:
             raw = self.labeler(obs, info, action)
         except LabelError as error:
             raise LabelError(f"{error} (at step {self.steps})") from None
-        return checked_labels(self.labeler, raw, self.steps) & self._spec_props
+        return core.spec_labels(self.labeler, raw, self._spec_props, self.steps)
 
     def observation(self, obs: Any, state: int | None = None) -> Any:
         """The product observation for the environment's ``obs`` and a safeguard state."""
-        q = self.state if state is None else state
-        if self.observe == "dict":
-            return {"obs": obs, "safeguard": q}
-        if self.observe == "onehot":
-            return np.concatenate([np.asarray(obs, dtype=self._eye.dtype), self._eye[q]])
-        return obs
-
-    def _annotate(self, info: dict[str, Any], labels: set[str], violated: frozenset[str],
-                  cost: float) -> None:
-        info["labels"] = sorted(labels)
-        info["safeguard_state"] = self.state
-        info["verdict"] = self.safeguard.verdict(self.state).value
-        info["violated_rules"] = sorted(violated)
-        info["cost"] = cost
+        return core.product_observation(obs, self.state if state is None else state,
+                                        self.observe, self._eye)
 
     # -- gymnasium API -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
@@ -160,45 +149,45 @@ class SafeguardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if self.label_reset:
             violated = self.safeguard.step_violations(self.state, labels)
             self.state = self.safeguard.step(self.state, labels)
-        self._annotate(info, labels, violated, float(len(violated)))
+        reached = self.state
         if violated and self.after_violation == "reset":
-            self.state = info["safeguard_state"] = self.safeguard.initial
+            self.state = self.safeguard.initial
+        info.update(core.info_entries(self.safeguard, labels, reached, violated,
+                                      float(len(violated)), state=self.state))
         return self.observation(obs), info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, task_reward, env_terminated, truncated, info = self.env.step(action)
         self.steps += 1
         labels = self._labels(obs, info, action)
-        step = self._transition(self.state, labels, bool(env_terminated), bool(truncated))
+        step, reached = self._transition(self.state, labels, bool(env_terminated),
+                                         bool(truncated))
         reward = self.reward_fn(float(task_reward), step)
-        self.state = self.safeguard.step(self.state, labels)
-        self._annotate(info, labels, step.violated_rules,
-                       float(len(step.violated_rules) + len(step.pending_rules)))
-        info["task_reward"] = float(task_reward)
-        info["env_terminated"] = bool(env_terminated)
-        if step.terminated or truncated:
-            info["pending_rules"] = sorted(step.pending_rules)
-            info["end_violation"] = bool(step.pending_rules)
+        ended = step.terminated or bool(truncated)
         # After a violation with after_violation="reset" the observation already shows the
         # restarted safeguard (the state the next step starts from); `verdict` says violated.
-        self.state = info["safeguard_state"] = step.next_state
+        info.update(core.info_entries(
+            self.safeguard, labels, reached, step.violated_rules,
+            float(len(step.violated_rules) + len(step.pending_rules)), state=step.next_state,
+            task_reward=float(task_reward), env_terminated=bool(env_terminated),
+            pending=step.pending_rules if ended else None))
+        self.state = step.next_state
         return self.observation(obs), reward, step.terminated, bool(truncated), info
 
-    def _transition(self, state: int, labels: set[str], env_terminated: bool,
-                    truncated: bool) -> SafeguardStep:
+    def _transition(self, state: int, labels: frozenset[str], env_terminated: bool,
+                    truncated: bool) -> tuple[SafeguardStep, int]:
         """The safeguard's side of one step from ``state``: violations, termination, obligations
-        pending at the end, and the state the next step starts from."""
+        pending at the end, the state the next step starts from, and the state reached."""
         sg = self.safeguard
-        violated = sg.step_violations(state, labels)
-        after = sg.step(state, labels)
+        reached = sg.step(state, labels)
+        violated = (sg.step_violations(state, labels)
+                    if sg.verdicts[reached] == Verdict.VIOLATED else core.EMPTY)
         terminated = env_terminated or (bool(violated) and self.terminate_on_violation)
-        pending: frozenset[str] = frozenset()
-        if (terminated or truncated) and not sg.is_accepting(after) and \
-                sg.verdict(after) != Verdict.VIOLATED:
-            pending = sg.pending_rules(after)
+        pending = core.end_pending(sg, reached) if terminated or truncated else core.EMPTY
+        after = reached
         if violated and self.after_violation == "reset" and not (terminated or truncated):
             after = sg.initial
-        return SafeguardStep(sg, state, after, violated, terminated, pending)
+        return SafeguardStep(sg, state, after, violated, terminated, pending), reached
 
     # -- counterfactual experience -------------------------------------------------------------
     def counterfactuals(self, obs: Any, action: Any, task_reward: float, next_obs: Any,
@@ -216,7 +205,7 @@ class SafeguardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         for q in range(self.safeguard.n_states):
             if self.safeguard.verdict(q) == Verdict.VIOLATED:
                 continue
-            step = self._transition(q, set(labels), env_terminated, truncated)
+            step, _ = self._transition(q, frozenset(labels), env_terminated, truncated)
             result.append((self.observation(obs, q), action, self.reward_fn(task_reward, step),
                            self.observation(next_obs, step.next_state), step.terminated,
                            truncated))
