@@ -24,7 +24,6 @@ import os
 import re
 import sys
 from contextlib import contextmanager, suppress
-from importlib import resources
 from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
 
 from safeguards.files import write_atomic
@@ -214,40 +213,20 @@ def _os_error_message(error: OSError) -> str:
 # loading
 
 
-def _shipped_specs() -> list[str]:
-    """Names of the specs shipped in ``safeguards.specs`` (without ``.sg``)."""
-    names: list[str] = []
-
-    def walk(node: Any, prefix: str) -> None:
-        for child in sorted(node.iterdir(), key=lambda c: c.name):
-            if child.is_dir():
-                walk(child, f"{prefix}{child.name}/")
-            elif child.name.endswith(".sg"):
-                names.append(prefix + child.name[:-3])
-    with suppress(OSError):
-        walk(resources.files("safeguards.specs"), "")
-    return names
-
-
 def _load_spec(name: str) -> Any:
     """Load SPEC: a local path, else a spec shipped with the package."""
     from safeguards.errors import SpecError
     from safeguards.spec.loader import load_spec, load_spec_text
+    from safeguards.spec.shipped import shipped_spec, shipped_specs
 
     if os.path.exists(name):
         return load_spec(name)
-    root = resources.files("safeguards.specs")
-    candidates = [name] if name.endswith(".sg") else [name, name + ".sg"]
-    for candidate in candidates:
-        parts = [p for p in candidate.replace("\\", "/").split("/") if p not in ("", ".")]
-        if not parts or ".." in parts:
-            continue
-        target = root.joinpath(*parts)
-        if target.is_file():
-            if isinstance(target, os.PathLike):
-                return load_spec(os.fspath(target))
-            return load_spec_text(target.read_text(encoding="utf-8"), file=candidate)
-    shipped = _shipped_specs()
+    target = shipped_spec(name)
+    if target is not None:
+        if isinstance(target, os.PathLike):
+            return load_spec(os.fspath(target))
+        return load_spec_text(target.read_text(encoding="utf-8"), file=name)
+    shipped = shipped_specs()
     hint = "give the path of a .sg file"
     if shipped:
         hint += "; shipped specs: " + ", ".join(shipped)

@@ -76,6 +76,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from safeguards.errors import SafeguardsError, did_you_mean
+from safeguards.spec.shipped import shipped_spec, shipped_specs
 
 __all__ = ["ConfigError", "Experiment", "MethodSpec", "load_experiment", "parse_experiment",
            "build_experiment", "find_experiment", "shipped_experiments", "parse_seeds",
@@ -468,34 +469,6 @@ def _parse_text(text: str, file: str, yaml: bool) -> Any:
                           hint="see https://toml.io for the syntax") from None
 
 
-def _shipped_spec_names() -> list[str]:
-    names: list[str] = []
-
-    def walk(node: Any, prefix: str) -> None:
-        for child in sorted(node.iterdir(), key=lambda c: c.name):
-            if child.is_dir():
-                walk(child, f"{prefix}{child.name}/")
-            elif child.name.endswith(".sg"):
-                names.append(prefix + child.name[:-3])
-    try:
-        walk(resources.files("safeguards.specs"), "")
-    except (OSError, ModuleNotFoundError):
-        pass
-    return names
-
-
-def _is_shipped_spec(name: str) -> bool:
-    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
-        return False
-    if not parts[-1].endswith(".sg"):
-        parts[-1] += ".sg"
-    try:
-        return resources.files("safeguards.specs").joinpath(*parts).is_file()
-    except (OSError, ModuleNotFoundError):
-        return False
-
-
 _PATHLIKE = re.compile(r"^[\w.\-/\\~]+$")
 
 
@@ -509,10 +482,10 @@ def _resolve_spec(value: str, base: Path) -> tuple[str | None, str | None, str |
         candidate = base / candidate
     if candidate.is_file():
         return os.fspath(candidate.resolve()), None, None
-    if _is_shipped_spec(value):
+    if shipped_spec(value) is not None:
         return value, None, None
     if value.endswith(".sg") or (_PATHLIKE.match(value) and ("/" in value or "\\" in value)):
-        shipped = _shipped_spec_names()
+        shipped = shipped_specs()
         hint = did_you_mean(value.removesuffix(".sg"), shipped)
         if hint is None:
             hint = f"a spec is a .sg path relative to {base}, a shipped spec (" + \

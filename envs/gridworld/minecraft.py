@@ -60,7 +60,7 @@ from minigrid.utils.rendering import (
     point_in_triangle,
 )
 
-from safeguards.labels import LabelError, PropositionLabeler, proposition
+from safeguards.labels import FunctionLabeler, LabelError
 
 __all__ = [
     "MinecraftEnv", "MinecraftActions", "MinecraftLabeler", "MINECRAFT_PROPS", "LAYOUTS",
@@ -581,7 +581,7 @@ class MinecraftEnv(MiniGridEnv):
 
 # -- labeler ------------------------------------------------------------------------------------
 
-class MinecraftLabeler(PropositionLabeler):
+class MinecraftLabeler(FunctionLabeler):
     """The Minecraft propositions, read from ``info["label"]`` (the label of the cell the
     agent reached).  Needs only ``info``, so it works unchanged with vector environments.
 
@@ -590,53 +590,35 @@ class MinecraftLabeler(PropositionLabeler):
     ({'creeper'}, set())
     """
 
-    def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
-        try:
-            label = info["label"]
-        except (KeyError, TypeError):
-            raise LabelError("MinecraftLabeler reads info['label'] (set by MinecraftEnv), but "
-                             f"info has no 'label' (keys: {sorted(info or {})})") from None
-        if label in self.props:
-            return {label}
-        if label == "safe":
-            return set()
-        raise LabelError(f"MinecraftLabeler: unknown cell label {label!r} (expected one of "
-                         f"{', '.join(sorted(self.props))} or 'safe')")
+    docs = {
+        "wood": "the agent stands on a wood cell",
+        "iron": "the agent stands on an iron cell",
+        "work_bench": "the agent stands on a work bench",
+        "smith_table": "the agent stands on a smithing table",
+        "creeper": "a creeper occupies the agent's cell (hazard)",
+        "basalt_lava": "the agent stands on basalt lava (hazard)",
+        "diamond": "the agent stands on a diamond cell",
+    }
 
-    @proposition
-    def wood(self, obs: Any, info: Mapping[str, Any], action: Any) -> bool:
-        "the agent stands on a wood cell"
-        return info.get("label") == "wood"
+    def __init__(self) -> None:
+        super().__init__(_cell_label, self.docs, name="MinecraftLabeler")
 
-    @proposition
-    def iron(self, obs: Any, info: Mapping[str, Any], action: Any) -> bool:
-        "the agent stands on an iron cell"
-        return info.get("label") == "iron"
+    def __reduce__(self) -> Any:
+        return (MinecraftLabeler, ())
 
-    @proposition
-    def work_bench(self, obs: Any, info: Mapping[str, Any], action: Any) -> bool:
-        "the agent stands on a work bench"
-        return info.get("label") == "work_bench"
 
-    @proposition
-    def smith_table(self, obs: Any, info: Mapping[str, Any], action: Any) -> bool:
-        "the agent stands on a smithing table"
-        return info.get("label") == "smith_table"
-
-    @proposition
-    def creeper(self, obs: Any, info: Mapping[str, Any], action: Any) -> bool:
-        "a creeper occupies the agent's cell (hazard)"
-        return info.get("label") == "creeper"
-
-    @proposition
-    def basalt_lava(self, obs: Any, info: Mapping[str, Any], action: Any) -> bool:
-        "the agent stands on basalt lava (hazard)"
-        return info.get("label") == "basalt_lava"
-
-    @proposition
-    def diamond(self, obs: Any, info: Mapping[str, Any], action: Any) -> bool:
-        "the agent stands on a diamond cell"
-        return info.get("label") == "diamond"
+def _cell_label(obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
+    try:
+        label = info["label"]
+    except (KeyError, TypeError):
+        raise LabelError("MinecraftLabeler reads info['label'] (set by MinecraftEnv), but "
+                         f"info has no 'label' (keys: {sorted(info or {})})") from None
+    if label in MinecraftLabeler.docs:
+        return {label}
+    if label == "safe":
+        return set()
+    raise LabelError(f"MinecraftLabeler: unknown cell label {label!r} (expected one of "
+                     f"{', '.join(sorted(MinecraftLabeler.docs))} or 'safe')")
 
 
 # -- registration -------------------------------------------------------------------------------

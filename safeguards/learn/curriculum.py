@@ -35,7 +35,6 @@ import importlib
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
 
@@ -54,6 +53,7 @@ from safeguards.learn.transfer import (
 )
 from safeguards.labels import Labeler, check_coverage
 from safeguards.runs import Progress, RunDir, read_metrics, to_json
+from safeguards.spec.shipped import shipped_spec
 
 __all__ = ["Stage", "CurriculumConfig", "CurriculumResult", "TestResult", "run_curriculum",
            "evaluate", "load_safeguard", "make_env", "resolve_labeler", "BASELINES"]
@@ -219,13 +219,8 @@ def load_safeguard(spec: str | Safeguard) -> Safeguard:
 
 
 def _shipped_spec(name: str) -> str | None:
-    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
-        return None
-    if not parts[-1].endswith(".sg"):
-        parts[-1] += ".sg"
-    target = resources.files("safeguards.specs").joinpath(*parts)
-    if not target.is_file():
+    target = shipped_spec(name)
+    if target is None:
         return None
     return os.fspath(target) if isinstance(target, os.PathLike) else target.read_text("utf-8")
 

@@ -1,0 +1,40 @@
+"""The spec files shipped in the package (``safeguards.specs``), found by name.
+
+>>> "minecraft/safeguard3" in shipped_specs()
+True
+>>> shipped_spec("minecraft/safeguard3").name
+'safeguard3.sg'
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from importlib.abc import Traversable
+
+__all__ = ["shipped_specs", "shipped_spec"]
+
+
+def shipped_specs() -> list[str]:
+    """Names of the shipped specs, e.g. ``minecraft/safeguard3`` (without ``.sg``)."""
+    names: list[str] = []
+
+    def walk(node: Traversable, prefix: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):
+            if child.is_dir():
+                walk(child, f"{prefix}{child.name}/")
+            elif child.name.endswith(".sg"):
+                names.append(prefix + child.name[:-3])
+
+    walk(resources.files("safeguards.specs"), "")
+    return names
+
+
+def shipped_spec(name: str) -> Traversable | None:
+    """The shipped spec file called ``name`` (``.sg`` optional), or None."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    if not parts[-1].endswith(".sg"):
+        parts[-1] += ".sg"
+    target = resources.files("safeguards.specs").joinpath(*parts)
+    return target if target.is_file() else None
