@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import pstats
 import sys
 import tempfile
@@ -31,9 +30,8 @@ from typing import Any, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, finish_metadata, md_table, metadata  # noqa: E402
+from _common import RESULTS, finish_metadata, md_table, metadata, write_results  # noqa: E402
 
-from safeguards.files import write_atomic  # noqa: E402
 from safeguards.learn import CurriculumConfig, run_curriculum  # noqa: E402
 from safeguards.runs import read_metrics  # noqa: E402
 
@@ -156,10 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "meta": meta, "config": cfg,
             "target_seconds": TARGET_SECONDS, "results": results}
     name = args.name or ("curriculum_quick" if args.quick else "curriculum")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = args.out_dir / f"{name}.json", args.out_dir / f"{name}.md"
-    write_atomic(json_path, json.dumps(data, indent=1, default=str) + "\n")
-    write_atomic(md_path, markdown(data).rstrip() + "\n")
+    json_path, md_path = write_results(args.out_dir, name, data, markdown(data))
     print(f"wrote {json_path} and {md_path} ({meta['wall_seconds']} s)")
     return 0
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,11 +35,10 @@ from gymnasium.vector import SyncVectorEnv
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    RESULTS, finish_metadata, fmt, md_table, median, metadata, summary,
+    RESULTS, finish_metadata, fmt, md_table, median, metadata, summary, write_results,
 )
 
 import safeguards  # noqa: E402
-from safeguards.files import write_atomic  # noqa: E402
 from safeguards.gym import SafeguardWrapper  # noqa: E402
 from safeguards.gym.vector import SafeguardVectorWrapper  # noqa: E402
 from safeguards.labels import labeler  # noqa: E402
@@ -379,10 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "targets": evaluate_targets(single, vector), "single": single, "vector": vector,
             "spec_texts": {"three_rules": THREE_RULES}}
     name = args.name or ("wrapper_quick" if quick else "wrapper")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = args.out_dir / f"{name}.json", args.out_dir / f"{name}.md"
-    write_atomic(json_path, json.dumps(data, indent=1, default=str) + "\n")
-    write_atomic(md_path, markdown(data).rstrip() + "\n")
+    json_path, md_path = write_results(args.out_dir, name, data, markdown(data))
     print(f"wrote {json_path} and {md_path} ({meta['wall_seconds']} s)")
     return 0
 
