@@ -138,7 +138,8 @@ class FunctionLabeler(_Composable):
         self.name = name or getattr(fn, "__name__", "labeler")
 
     def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
-        return _as_label_set(self, self.fn(obs, info, action))
+        labels = self.fn(obs, info, action)
+        return labels if type(labels) is set else _as_label_set(self, labels)
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is FunctionLabeler and other.fn is self.fn
