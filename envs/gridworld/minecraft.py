@@ -102,51 +102,49 @@ _FACING = (0, 3, 2, 1, None)
 # Later assignments overwrite earlier ones, exactly as in the code (e.g. in layout 2 the wood at
 # (7, 3 + i) overwrites the lava column when i = 0).  ``i`` is the jitter offset (-1, 0, +1).
 
-def _layout_1(i: int) -> np.ndarray:
-    """Layout 1 (the active one in the authors' code)."""
+def _empty() -> np.ndarray:
     labels = np.empty([SIZE, SIZE], dtype=object)
-    labels[0:10, 0:10] = "safe"
-    labels[0:3, 5] = "basalt_lava"
-    labels[2, 8:10] = "basalt_lava"
-    labels[0][0] = labels[4 + i][5] = "creeper"
+    labels[:, :] = "safe"
+    return labels
+
+
+def _place_objects(labels: np.ndarray, i: int, first: str = "creeper",
+                   third: str = "iron") -> np.ndarray:
+    """The objects, in the authors' assignment order (later labels overwrite earlier ones, lava
+    included); layout 2 swaps the creeper and iron positions (``first``/``third``)."""
+    labels[0][0] = labels[4 + i][5] = first
     labels[2][2 + i] = labels[7][3 + i] = labels[5 + i][7] = "wood"
-    labels[0][3 + i] = labels[4 + i][0] = labels[9][4 + i] = "iron"
+    labels[0][3 + i] = labels[4 + i][0] = labels[9][4 + i] = third
     labels[6 + i][1] = labels[6][5 + i] = labels[4 + i][9] = "work_bench"
     labels[2 + i][4] = labels[9][0] = labels[7][7 + i] = "smith_table"
     labels[0][7] = "diamond"
     return labels
+
+
+def _layout_1(i: int) -> np.ndarray:
+    """Layout 1 (the active one in the authors' code)."""
+    labels = _empty()
+    labels[0:3, 5] = "basalt_lava"
+    labels[2, 8:10] = "basalt_lava"
+    return _place_objects(labels, i)
 
 
 def _layout_2(i: int) -> np.ndarray:
     """Layout 2 (a commented-out block of the authors' code): lava walls in column 3 (rows 0-2
     and 6-9); creepers and iron swap places with respect to layout 1."""
-    labels = np.empty([SIZE, SIZE], dtype=object)
-    labels[0:10, 0:10] = "safe"
+    labels = _empty()
     labels[0:3, 3] = "basalt_lava"
     labels[6:, 3] = "basalt_lava"
-    labels[0][0] = labels[4 + i][5] = "iron"
-    labels[2][2 + i] = labels[7][3 + i] = labels[5 + i][7] = "wood"
-    labels[0][3 + i] = labels[4 + i][0] = labels[9][4 + i] = "creeper"
-    labels[6 + i][1] = labels[6][5 + i] = labels[4 + i][9] = "work_bench"
-    labels[2 + i][4] = labels[9][0] = labels[7][7 + i] = "smith_table"
-    labels[0][7] = "diamond"
-    return labels
+    return _place_objects(labels, i, first="iron", third="creeper")
 
 
 def _layout_3(i: int) -> np.ndarray:
     """Layout 3 (a commented-out block of the authors' code): lava walls in column 2 (rows 0-3)
     and column 6 (rows 0-5); objects as in layout 1."""
-    labels = np.empty([SIZE, SIZE], dtype=object)
-    labels[0:10, 0:10] = "safe"
+    labels = _empty()
     labels[0:4, 2] = "basalt_lava"
     labels[0:6, 6] = "basalt_lava"
-    labels[0][0] = labels[4 + i][5] = "creeper"
-    labels[2][2 + i] = labels[7][3 + i] = labels[5 + i][7] = "wood"
-    labels[0][3 + i] = labels[4 + i][0] = labels[9][4 + i] = "iron"
-    labels[6 + i][1] = labels[6][5 + i] = labels[4 + i][9] = "work_bench"
-    labels[2 + i][4] = labels[9][0] = labels[7][7 + i] = "smith_table"
-    labels[0][7] = "diamond"
-    return labels
+    return _place_objects(labels, i)
 
 
 #: ``layout -> (jitter offset i -> 10 x 10 array of label strings)``.

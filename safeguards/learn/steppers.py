@@ -70,17 +70,13 @@ class EnvStepper:
         return frozenset(checked_labels(self.labeler, set(key)))  # type: ignore[arg-type]
 
 
-class MinecraftStepper:
+class MinecraftStepper(EnvStepper):
     """The Minecraft fast path (see the module docstring)."""
 
     def __init__(self, env: gym.Env, labeler: Labeler, max_steps: int | None = None) -> None:
         from safeguards.envs.gridworld.minecraft import SIZE, MinecraftActions
 
-        self.env = env
-        self.raw = env.unwrapped
-        self.labeler = labeler
-        self.n_obs = SIZE * SIZE
-        self.n_actions = len(MinecraftActions)
+        super().__init__(env, labeler)
         self.slip = float(self.raw.slip)
         self.max_steps = int(self.raw.max_steps if max_steps is None
                              else min(max_steps, self.raw.max_steps))
@@ -112,13 +108,6 @@ class MinecraftStepper:
         raw = env.unwrapped
         return (type(raw) is MinecraftEnv and raw.obs_mode == "cell"
                 and type(labeler) is MinecraftLabeler)
-
-    @property
-    def np_random(self) -> Any:
-        return self.raw.np_random
-
-    def seed(self, seed: int) -> None:
-        self.raw.reset(seed=seed)
 
     def reset(self) -> int:
         obs, _ = self.raw.reset()
