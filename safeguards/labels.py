@@ -138,8 +138,11 @@ class FunctionLabeler(_Composable):
         self.name = name or getattr(fn, "__name__", "labeler")
 
     def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
-        labels = self.fn(obs, info, action)
-        return labels if type(labels) is set else _as_label_set(self, labels)
+        return self.as_labels(self.fn(obs, info, action))
+
+    def as_labels(self, result: Any) -> set[str]:
+        """What ``fn`` returned, as a set; a :class:`LabelError` if it is not a collection."""
+        return result if type(result) is set else _as_label_set(self, result)
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is FunctionLabeler and other.fn is self.fn

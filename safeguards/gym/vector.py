@@ -96,7 +96,7 @@ from safeguards.gym.rewards import (
     PaperShaping, Penalty, PotentialShaping, RewardMode, SafeguardStep, reward_mode,
 )
 from safeguards.gym.wrapper import Observe, product_observation_space
-from safeguards.labels import LabelError, Labeler, check_coverage
+from safeguards.labels import FunctionLabeler, LabelError, Labeler, check_coverage
 
 __all__ = ["SafeguardVectorWrapper"]
 
@@ -226,6 +226,9 @@ class SafeguardVectorWrapper(VectorWrapper):
         caches: dict[int, dict[frozenset[str], tuple[frozenset[str], int, list[str]]]] = {
             key: {} for key in unique}
         self._caches = [caches[id(item)] for item in labelers]
+        # The hot loop calls a FunctionLabeler's function directly: its result is validated
+        # (with the labeler's name in errors) the first time it is seen, by ``_entry``.
+        self._calls = [item.fn if type(item) is FunctionLabeler else item for item in labelers]
         self._violation_cache: dict[tuple[int, frozenset[str]], frozenset[str]] = {}
         table = safeguard.table
         self._is_violation = np.array([v == Verdict.VIOLATED for v in safeguard.verdicts],
@@ -318,6 +321,18 @@ class SafeguardVectorWrapper(VectorWrapper):
                 cache.clear()
             cache[key] = entry
         return entry
+
+    def _fresh_entry(self, i: int, raw: Any) -> tuple[frozenset[str], int, list[str]]:
+        """``_entry`` of a result the hot loop got, which called ``_calls[i]``: when that was a
+        :class:`FunctionLabeler`'s bare function, first check the result as the labeler does."""
+        step = self._step_of(i)
+        labeler = self.labelers[i]
+        if self._calls[i] is not labeler:
+            try:
+                raw = labeler.as_labels(raw)
+            except LabelError as error:
+                raise LabelError(f"{error} (at step {step})") from None
+        return self._entry(i, raw, step)
 
     def _step_of(self, i: int) -> int:
         """Steps since sub-env ``i`` was reset (what the single wrapper's ``steps`` says)."""
@@ -434,17 +449,16 @@ class SafeguardVectorWrapper(VectorWrapper):
         if final is None and restarting is None and not infos:
             entries: list[Any] = []
             append = entries.append
-            for lab, cache, o, a in zip(self.labelers, self._caches, obs_list, actions_list):
+            for call, cache, o, a in zip(self._calls, self._caches, obs_list, actions_list):
                 try:
-                    raw = lab(o, {}, a)
+                    raw = call(o, {}, a)
                 except LabelError as error:
                     raise LabelError(f"{error} (at step {self._step_of(len(entries))})") from None
                 kind = type(raw)
                 entry = (cache.get(raw) if kind is frozenset else
                          cache.get(frozenset(raw)) if kind is set else None)
                 if entry is None:
-                    i = len(entries)
-                    entry = self._entry(i, raw, self._step_of(i))
+                    entry = self._fresh_entry(len(entries), raw)
                 append(entry)
         else:
             entries = [_RESTARTING] * n
