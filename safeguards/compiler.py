@@ -28,6 +28,7 @@ from safeguards.errors import SpecError
 from safeguards.spec import ast
 from safeguards.spec.loader import load_spec, load_spec_text, spec_from_formula
 from safeguards.spec.parser import parse_ltl
+from safeguards.spec.shipped import load_shipped_spec
 
 __all__ = ["compile", "compile_ltl", "compile_spec", "from_edges", "Backend"]
 
@@ -42,7 +43,8 @@ def _looks_like_path(source: str | os.PathLike[str]) -> bool:
 
 def compile(source: str | os.PathLike[str] | ast.Spec, *,
             semantics: ast.Semantics | None = None, backend: Backend = "native") -> Safeguard:
-    """Compile a spec file path, spec-file text, or a loaded :class:`~safeguards.spec.ast.Spec`.
+    """Compile a spec file path, a shipped spec's name (``"minecraft/safeguard3"``), spec-file
+    text, or a loaded :class:`~safeguards.spec.ast.Spec`.
 
     ``semantics``, if given, overrides the semantics of every LTL rule.  ``backend`` is
     ``"native"`` (pure Python) or ``"spot"`` (needs ``pip install 'safeguards[spot]'``).
@@ -52,7 +54,9 @@ def compile(source: str | os.PathLike[str] | ast.Spec, *,
     elif _looks_like_path(source):
         spec = load_spec(source)
     else:
-        spec = load_spec_text(str(source))
+        text = str(source)
+        shipped = load_shipped_spec(text) if "\n" not in text else None
+        spec = shipped if shipped is not None else load_spec_text(text)
     return compile_spec(spec, semantics=semantics, backend=backend)
 
 

@@ -8,10 +8,15 @@ True
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from importlib.abc import Traversable
+from typing import TYPE_CHECKING
 
-__all__ = ["shipped_specs", "shipped_spec"]
+if TYPE_CHECKING:
+    from safeguards.spec.ast import Spec
+
+__all__ = ["shipped_specs", "shipped_spec", "load_shipped_spec"]
 
 
 def shipped_specs() -> list[str]:
@@ -38,3 +43,19 @@ def shipped_spec(name: str) -> Traversable | None:
         parts[-1] += ".sg"
     target = resources.files("safeguards.specs").joinpath(*parts)
     return target if target.is_file() else None
+
+
+def load_shipped_spec(name: str) -> "Spec | None":
+    """Load the shipped spec called ``name``, or None if there is none.
+
+    >>> load_shipped_spec("minecraft/safeguard0").name
+    'minecraft_safeguard0'
+    """
+    from safeguards.spec.loader import load_spec, load_spec_text
+
+    target = shipped_spec(name)
+    if target is None:
+        return None
+    if isinstance(target, os.PathLike):
+        return load_spec(os.fspath(target))
+    return load_spec_text(target.read_text(encoding="utf-8"), file=name)
