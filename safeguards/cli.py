@@ -593,9 +593,10 @@ def _rules_phrase(names: Sequence[str]) -> str:
 
 _TRAIN_EPILOG = """\
 One environment, one spec, tabular Q-learning on the product MDP (a one-stage curriculum,
-see `safeguards curriculum`), then a greedy test.  The run directory gets config.json,
-metrics.jsonl / metrics.csv (one row per episode), checkpoints and result.json; an
-interrupted run continues with --resume.
+see `safeguards curriculum`), then a greedy test.  With --learner ppo: Stable-Baselines3 PPO
+from pixels for --frames agent steps, then a greedy and a stochastic test.  The run directory
+gets config.json, metrics.jsonl / metrics.csv (one row per episode), checkpoints and
+result.json; an interrupted run continues with --resume.
 
 examples:
   safeguards train --env safeguards/Minecraft-L1-v0 --spec minecraft/safeguard3
@@ -603,6 +604,8 @@ examples:
       --seed 1 --run-dir runs/mine
   safeguards train --env safeguards/Minecraft-L1-v0 --spec minecraft/safeguard3 \\
       --baseline intrinsic_fear
+  safeguards train --learner ppo --env safeguards/DoomSafeRL-v0 --spec doom/safeguard2 \\
+      --frames 20000 --labeler safeguards.envs.doom.labels:DoomLabeler
 """
 
 _CURRICULUM_EPILOG = """\
@@ -659,25 +662,33 @@ def _add_learning_commands(commands: Any) -> None:
     train_cmd.add_argument("--spec", required=True, metavar="SPEC",
                            help="spec file, shipped spec name (minecraft/safeguard3) or LTL "
                                 "formula")
-    train_cmd.add_argument("--episodes", type=_count, default=1000, metavar="N",
-                           help="training episodes (default: 1000)")
-    train_cmd.add_argument("--transfer", default="paper",
+    train_cmd.add_argument("--learner", choices=("tabular", "ppo"), default="tabular",
+                           help="tabular Q-learning (default) or PPO from pixels "
+                                "(Stable-Baselines3)")
+    train_cmd.add_argument("--episodes", type=_count, default=None, metavar="N",
+                           help="training episodes (tabular; default: 1000)")
+    train_cmd.add_argument("--frames", type=_positive, default=None, metavar="N",
+                           help="training agent steps (ppo; required with --learner ppo)")
+    train_cmd.add_argument("--transfer", default=None,
                            choices=("none", "warm", "paper", "semantic"),
-                           help="transfer strategy; with one stage it only selects the test "
-                                "fallback at unseen states (paper, semantic: Q[s, q0]; "
+                           help="tabular transfer strategy; with one stage it only selects the "
+                                "test fallback at unseen states (paper, semantic: Q[s, q0]; "
                                 "default: paper)")
     train_cmd.add_argument("--baseline", choices=("scratch", "no_safeguard", "intrinsic_fear"),
                            help="train a baseline instead (no_safeguard only monitors the spec)")
     train_cmd.add_argument("--seed", type=_count, default=0, metavar="S",
                            help="random seed (default: 0)")
-    train_cmd.add_argument("--max-steps", type=_positive, default=1000, metavar="N",
-                           help="episode length limit (default: 1000)")
-    train_cmd.add_argument("--test-episodes", type=_count, default=100, metavar="N",
-                           help="greedy test episodes after training (default: 100; 0: none)")
+    train_cmd.add_argument("--max-steps", type=_positive, default=None, metavar="N",
+                           help="episode length limit (default: tabular 1000; ppo: the "
+                                "environment's own)")
+    train_cmd.add_argument("--test-episodes", type=_count, default=None, metavar="N",
+                           help="test episodes after training (default: tabular 100, ppo 10 "
+                                "greedy and 10 stochastic; 0: none)")
     train_cmd.add_argument("--test-spec", metavar="SPEC",
                            help="spec of the test (default: --spec)")
-    train_cmd.add_argument("--checkpoint-every", type=_count, default=100, metavar="N",
-                           help="checkpoint every N episodes (default: 100)")
+    train_cmd.add_argument("--checkpoint-every", type=_count, default=None, metavar="N",
+                           help="checkpoint every N episodes (tabular; default: 100) or agent "
+                                "steps (ppo; default: 0, at the end only)")
     train_cmd.add_argument("--labeler", metavar="MODULE:NAME",
                            help="labeler of the environment (default: the environment's own)")
     _run_options(train_cmd, "run directory (default: runs/train-<spec>-<method>-seed<S>)")
@@ -791,6 +802,42 @@ def _slug(text: str) -> str:
     return slug[:40] or "spec"
 
 
+def _train_experiment(args: argparse.Namespace, env_kwargs: dict[str, Any]
+                      ) -> tuple[dict[str, Any], str]:
+    """The one-stage experiment of ``safeguards train`` (as parsed data) and its method."""
+    ppo = args.learner == "ppo"
+    misplaced = [option for option, value, wanted in (
+        ("--episodes", args.episodes, "tabular"), ("--transfer", args.transfer, "tabular"),
+        ("--frames", args.frames, "ppo")) if value is not None and args.learner != wanted]
+    if misplaced:
+        args.subparser.error(f"{misplaced[0]} is an option of --learner "
+                             f"{'tabular' if ppo else 'ppo'}")
+    if ppo and args.frames is None:
+        args.subparser.error("--learner ppo needs --frames N (agent steps)")
+    if ppo and args.baseline == "intrinsic_fear":
+        args.subparser.error("--baseline intrinsic_fear is tabular only")
+    transfer = "reuse" if ppo else args.transfer or "paper"
+    method = args.baseline or ("ppo" if ppo else transfer)
+    options: dict[str, Any] = {"baseline": args.baseline} if args.baseline else \
+        {"transfer": transfer}
+    stage = {"env": args.env, "env_kwargs": env_kwargs, "spec": args.spec}
+    train: dict[str, Any] = {"learner": args.learner}
+    if ppo:
+        stage["frames"] = args.frames
+    else:
+        stage["episodes"] = 1000 if args.episodes is None else args.episodes
+        train["max_steps"] = 1000
+        train["checkpoint_every"] = 100
+    if args.max_steps is not None:
+        train["max_steps"] = args.max_steps
+    if args.checkpoint_every is not None:
+        train["checkpoint_every"] = args.checkpoint_every
+    test_episodes = args.test_episodes if args.test_episodes is not None else (10 if ppo else 100)
+    data: dict[str, Any] = {"seeds": [args.seed], "stages": [stage], "train": train,
+                            "test": {"episodes": test_episodes}, "methods": {method: options}}
+    return data, method
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from safeguards.experiment import ConfigError, build_experiment
 
@@ -801,17 +848,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not isinstance(env_kwargs, dict):
         args.subparser.error('--env-kwargs must be a JSON object, e.g. \'{"slip": 0}\'')
     _learning()
-    method = args.baseline or args.transfer
-    options: dict[str, Any] = {"baseline": args.baseline} if args.baseline else \
-        {"transfer": args.transfer}
-    data: dict[str, Any] = {
-        "seeds": [args.seed],
-        "stages": [{"env": args.env, "env_kwargs": env_kwargs, "spec": args.spec,
-                    "episodes": args.episodes}],
-        "train": {"max_steps": args.max_steps, "checkpoint_every": args.checkpoint_every},
-        "test": {"episodes": args.test_episodes},
-        "methods": {method: options},
-    }
+    data, method = _train_experiment(args, env_kwargs)
     if args.test_spec is not None:
         data["test"]["spec"] = args.test_spec
     if args.labeler is not None:
@@ -847,7 +884,8 @@ def _resume_hint(run_dir: Any) -> Iterator[None]:
         raise
 
 
-_OPTION_NAMES = {"`episodes`": "--episodes", "`spec`": "--spec", "`env`": "--env",
+_OPTION_NAMES = {"`episodes`": "--episodes", "`frames`": "--frames", "`spec`": "--spec",
+                 "`env`": "--env",
                  "`env_kwargs`": "--env-kwargs", "`max_steps`": "--max-steps",
                  "`labeler`": "--labeler", 'set [train] labeler = "module:Name"':
                  "give --labeler MODULE:NAME"}
@@ -899,7 +937,7 @@ def _cmd_curriculum(args: argparse.Namespace) -> int:
     runs = [(m, s, c, root / m / f"seed{s}") for m, s, c in experiment.runs(seeds, methods)]
     if args.check:
         print(f"{path}: ok: {len(experiment.stages)} stages, "
-              f"{sum(s.episodes for s in experiment.stages)} episodes per run")
+              f"{experiment.budget()} per run")
         for m, s, c, d in runs:
             print(f"  {m:<16} seed {s:<4} -> {d}")
         return 0

@@ -33,7 +33,7 @@ An experiment file is TOML (or YAML, when PyYAML is installed and the file ends 
     env_kwargs = {}                     # optional keyword arguments of gymnasium.make
     spec = "minecraft/safeguard0"       # shipped spec name, .sg path (relative to this file),
                                         # or an LTL formula
-    episodes = 1666                     # training episodes of this stage
+    episodes = 1666                     # training episodes of this stage (tabular learner)
 
     [methods.paper]                     # one table per method; the name is its directory
     transfer = "paper"                  # none | warm | paper | semantic (default paper)
@@ -43,6 +43,32 @@ An experiment file is TOML (or YAML, when PyYAML is installed and the file ends 
 
 ``methods`` may also be a list of names that are themselves transfers or baselines:
 ``methods = ["paper", "warm", "scratch"]``; without ``methods`` the one method is ``paper``.
+
+The deep learner (PPO from pixels, :mod:`safeguards.learn.deep`) is chosen in ``[train]``; its
+stages give ``frames`` (agent steps, i.e. policy decisions summed over the vector
+environments; one agent step is ``frame_skip`` game tics) instead of ``episodes``, and it has
+its own settings (:data:`PPO_TRAIN_KEYS`, the :class:`~safeguards.learn.deep_config.DeepConfig`
+fields of the same names)::
+
+    [train]
+    learner = "ppo"                     # "tabular" (default) | "ppo"
+    violation_penalty = 1.0             # task reward minus this on a violating step
+    terminate_on_violation = true       # the paper's VizDoom mode
+    n_envs = 4                          # also n_steps, batch_size, n_epochs, learning_rate,
+    ent_coef = 0.01                     # gamma, gae_lambda, clip_range, vf_coef, max_grad_norm
+    transfer_ent_coef = 0.03            # reuse: entropy coefficient from stage 2 on
+    load_optimizer = false              # reuse: keep Adam's state across stages
+    noise_mult = 0.0                    # reuse: parameter noise at stage switches
+    observe_safeguard = true            # the policy sees the (padded, one-hot) safeguard state
+    checkpoint_every = 20000            # agent steps (0: stage ends only)
+    # also: max_steps, labeler, torch_threads
+
+    [[stages]]
+    env = "safeguards/DoomSafeRL-v0"
+    spec = "doom/safeguard0"
+    frames = 50000
+
+    methods = ["reuse", "reset", "scratch", "no_safeguard"]   # transfers: reuse | reset
 
 Errors name the file and the line (found by searching the key in the text) and exit with
 status 2 on the command line:
@@ -80,7 +106,7 @@ from safeguards.spec.shipped import shipped_spec, shipped_specs
 
 __all__ = ["ConfigError", "Experiment", "MethodSpec", "load_experiment", "parse_experiment",
            "build_experiment", "find_experiment", "shipped_experiments", "parse_seeds",
-           "locate", "TRAIN_KEYS"]
+           "locate", "TRAIN_KEYS", "PPO_TRAIN_KEYS"]
 
 # The learner's choices (safeguards.learn, which needs Gymnasium; tests/test_cli_train.py
 # checks that these agree with it).
@@ -89,6 +115,10 @@ _BASELINES = ("no_safeguard", "scratch", "intrinsic_fear")
 _REWARDS = ("paper", "penalty", "task", "potential")
 _UPDATES = ("standard", "paper")
 _FALLBACKS = ("auto", "paper", "none")
+_LEARNERS = ("tabular", "ppo")
+# the PPO learner's choices (safeguards.learn.deep_config; tests/test_doom_train.py checks them)
+_DEEP_TRANSFERS = ("reuse", "reset")
+_DEEP_BASELINES = ("no_safeguard", "scratch")
 
 
 def _in(lo: float, hi: float, lo_open: bool = False) -> Callable[[Any], str | None]:
@@ -108,6 +138,10 @@ def _one_of(choices: Sequence[str]) -> Callable[[Any], str | None]:
             "must be one of " + ", ".join(f'"{c}"' for c in choices)
     check.choices = tuple(choices)  # type: ignore[attr-defined]
     return check
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be positive"
 
 
 def _module_name(value: Any) -> str | None:
@@ -133,9 +167,37 @@ TRAIN_KEYS: dict[str, tuple[type, Callable[[Any], str | None] | None]] = {
     "fast_env": (bool, None),
 }
 
+
+#: Settings of the PPO learner (``[train] learner = "ppo"``), the ``DeepConfig`` fields of the
+#: same names.
+PPO_TRAIN_KEYS: dict[str, tuple[type, Callable[[Any], str | None] | None]] = {
+    "max_steps": (int, _at_least(1)),
+    "violation_penalty": (float, _at_least(0)),
+    "terminate_on_violation": (bool, None),
+    "observe_safeguard": (bool, None),
+    "n_envs": (int, _at_least(1)),
+    "n_steps": (int, _at_least(1)),
+    "batch_size": (int, _at_least(1)),
+    "n_epochs": (int, _at_least(1)),
+    "learning_rate": (float, _in(0, 1, lo_open=True)),
+    "gamma": (float, _in(0, 1)),
+    "gae_lambda": (float, _in(0, 1)),
+    "clip_range": (float, _in(0, 1, lo_open=True)),
+    "ent_coef": (float, _at_least(0)),
+    "transfer_ent_coef": (float, _at_least(0)),
+    "vf_coef": (float, _at_least(0)),
+    "max_grad_norm": (float, _positive),
+    "load_optimizer": (bool, None),
+    "noise_mult": (float, _at_least(0)),
+    "checkpoint_every": (int, _at_least(0)),
+    "labeler": (str, _module_name),
+    "torch_threads": (int, _at_least(1)),
+}
+_LEARNER_KEYS = {"tabular": TRAIN_KEYS, "ppo": PPO_TRAIN_KEYS}
+_BUDGET = {"tabular": "episodes", "ppo": "frames"}
+
 _TOP_KEYS = ("name", "description", "seeds", "imports", "env", "env_kwargs", "train", "test",
              "stages", "methods")
-_STAGE_KEYS = ("env", "env_kwargs", "spec", "episodes")
 _TEST_KEYS = ("episodes", "spec", "env", "env_kwargs", "fallback")
 _METHOD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -298,7 +360,8 @@ class Experiment:
 
     name: str
     stages: list[Any]
-    """:class:`~safeguards.learn.curriculum.Stage` list (spec paths made absolute)."""
+    """:class:`~safeguards.learn.curriculum.Stage` list (spec paths made absolute);
+    :class:`~safeguards.learn.deep_config.DeepStage` for the PPO learner."""
     methods: list[MethodSpec]
     seeds: list[int] = field(default_factory=lambda: [0])
     train: dict[str, Any] = field(default_factory=dict)
@@ -309,6 +372,13 @@ class Experiment:
     imports: list[str] = field(default_factory=list)
     path: Path | None = None
     source: str | None = None
+    learner: str = "tabular"
+    """``tabular`` (:mod:`safeguards.learn.curriculum`) or ``ppo`` (:mod:`safeguards.learn.deep`)."""
+
+    def budget(self) -> str:
+        """The training budget of one run, e.g. ``"5000 episodes"`` or ``"30000 frames"``."""
+        unit = _BUDGET[self.learner]
+        return f"{sum(getattr(s, unit) for s in self.stages)} {unit}"
 
     def method(self, name: str) -> MethodSpec:
         for m in self.methods:
@@ -317,13 +387,11 @@ class Experiment:
         raise KeyError(name)
 
     def config(self, method: MethodSpec | str, seed: int) -> Any:
-        """The :class:`~safeguards.learn.curriculum.CurriculumConfig` of one (method, seed)."""
-        from safeguards.learn.curriculum import CurriculumConfig, Stage
-
+        """The :class:`~safeguards.learn.curriculum.CurriculumConfig` (or, for the PPO learner,
+        :class:`~safeguards.learn.deep_config.DeepConfig`) of one (method, seed)."""
         spec = self.method(method) if isinstance(method, str) else method
-        stages = [Stage(s.env_id, dict(s.env_kwargs), s.spec, s.episodes) for s in self.stages]
-        return CurriculumConfig(stages=stages, method=spec.name, seed=seed,
-                                **{**self.train, **self.test, **spec.options})
+        return _learner_config(self.learner, self.stages, spec.name, seed,
+                               {**self.train, **self.test, **spec.options})
 
     def runs(self, seeds: Iterable[int] | None = None, methods: Iterable[str] | None = None
              ) -> list[tuple[str, int, Any]]:
@@ -335,6 +403,21 @@ class Experiment:
     def import_modules(self) -> None:
         for module in self.imports:
             importlib.import_module(module)
+
+
+def _learner_config(learner: str, stages: Sequence[Any], method: str, seed: int,
+                    options: Mapping[str, Any]) -> Any:
+    """The learner's configuration object (a copy of the stages; raises TypeError / ValueError
+    on bad settings)."""
+    if learner == "ppo":
+        from safeguards.learn.deep_config import DeepConfig, DeepStage
+
+        deep = [DeepStage(s.env_id, dict(s.env_kwargs), s.spec, s.frames) for s in stages]
+        return DeepConfig(stages=deep, method=method, seed=seed, **options)
+    from safeguards.learn.curriculum import CurriculumConfig, Stage
+
+    tabular = [Stage(s.env_id, dict(s.env_kwargs), s.spec, s.episodes) for s in stages]
+    return CurriculumConfig(stages=tabular, method=method, seed=seed, **options)
 
 
 class _Checker:
@@ -582,14 +665,16 @@ def build_experiment(data: Any, *, file: str = "<config>", text: str = "",
         description = ""
     seeds = _parse_seeds(c, data)
     imports = _parse_imports(c, data)
+    learner = _parse_learner(c, data)
+    c.raise_if_any()  # the learner decides which keys are allowed
     train: dict[str, Any] = {}
     if "train" in data:
         if c.typed(data["train"], dict, ("train",), "train") is not None:
-            c.keys(data["train"], list(TRAIN_KEYS), ("train",), "[train]")
-            train = _settings(c, data["train"], ("train",))
-    test, test_spec = _parse_test(c, data)
-    stage_rows = _parse_stages(c, data)
-    methods = _parse_methods(c, data)
+            _settings_keys(c, data["train"], ("train",), "[train]", learner, ("learner",))
+            train = _settings(c, data["train"], ("train",), learner)
+    test, test_spec = _parse_test(c, data, learner)
+    stage_rows = _parse_stages(c, data, learner)
+    methods = _parse_methods(c, data, learner)
     c.raise_if_any()
 
     # specs: resolve paths (relative to the file's folder)
@@ -606,18 +691,20 @@ def build_experiment(data: Any, *, file: str = "<config>", text: str = "",
         test["test_spec"] = value
     c.raise_if_any()
 
-    from safeguards.learn.curriculum import CurriculumConfig, Stage
+    if learner == "ppo":
+        from safeguards.learn.deep_config import DeepStage as StageType
+    else:
+        from safeguards.learn.curriculum import Stage as StageType  # type: ignore[assignment]
 
-    stages = [Stage(row.env, row.env_kwargs, spec, row.episodes)
+    stages = [StageType(row.env, row.env_kwargs, spec, row.budget)
               for row, spec in zip(stage_rows, specs)]
     experiment = Experiment(name=name, stages=stages, methods=methods, seeds=seeds, train=train,
                             test=test, description=description, imports=imports,
                             path=Path(file) if text and file not in ("<config>", "-") else None,
-                            source=text or None)
+                            source=text or None, learner=learner)
     for m in methods:  # the learner's own checks, located at the method
         try:
-            CurriculumConfig(stages=stages, method=m.name, seed=0,
-                             **{**train, **test, **m.options})
+            _learner_config(learner, stages, m.name, 0, {**train, **test, **m.options})
         except (TypeError, ValueError) as exc:
             c.add(("methods", m.name), f"method `{m.name}`: {exc}")
     c.raise_if_any()
@@ -669,12 +756,17 @@ def _parse_imports(c: _Checker, data: Mapping[str, Any]) -> list[str]:
             if c.typed(v, str, ("imports",), f"imports[{k}]") is not None]
 
 
-def _parse_test(c: _Checker, data: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+def _parse_test(c: _Checker, data: Mapping[str, Any], learner: str
+                ) -> tuple[dict[str, Any], str | None]:
     """``CurriculumConfig`` test settings, and the raw test spec."""
     raw = data.get("test")
     if raw is None or c.typed(raw, dict, ("test",), "test") is None:
         return {}, None
-    c.keys(raw, _TEST_KEYS, ("test",), "[test]")
+    if learner == "ppo" and "fallback" in raw:
+        c.add(("test", "fallback"), "`fallback` is a setting of the tabular learner's test, "
+                                    'not of learner = "ppo"', "remove it")
+    c.keys({k: v for k, v in raw.items() if k != "fallback" or learner == "tabular"},
+           _TEST_KEYS, ("test",), "[test]")
     test: dict[str, Any] = {}
     where = ("test",)
     if "episodes" in raw:
@@ -697,12 +789,13 @@ class _StageRow:
     env: str
     env_kwargs: dict[str, Any]
     spec: str
-    episodes: int
+    budget: int
+    """Episodes (tabular learner) or frames (PPO learner)."""
     own_env: bool
     """Does the stage name its env (else the top-level default)?"""
 
 
-def _parse_stages(c: _Checker, data: Mapping[str, Any]) -> list[_StageRow]:
+def _parse_stages(c: _Checker, data: Mapping[str, Any], learner: str) -> list[_StageRow]:
     default_env = data.get("env")
     if default_env is not None:
         default_env = c.typed(default_env, str, ("env",), "env")
@@ -714,22 +807,30 @@ def _parse_stages(c: _Checker, data: Mapping[str, Any]) -> list[_StageRow]:
         c.add((), "the experiment has no stages",
               'add one [[stages]] table per stage, e.g.\n      [[stages]]\n      '
               'env = "safeguards/Minecraft-L1-v0"\n      spec = "minecraft/safeguard0"\n'
-              '      episodes = 1000')
+              f'      {_BUDGET[learner]} = 1000')
         return []
     if not isinstance(raw_stages, list) or not raw_stages:
         c.add(("stages",), "`stages` must be a non-empty array of tables",
               "write one [[stages]] table per stage")
         return []
+    unit = _BUDGET[learner]
+    other = "tabular" if learner == "ppo" else "ppo"
     rows: list[_StageRow] = []
     ok = True
     for k, stage in enumerate(raw_stages):
         path = ("stages", k)
         if not isinstance(stage, dict):
-            c.add(path, f"stage {k + 1} must be a table (env, spec, episodes), not "
+            c.add(path, f"stage {k + 1} must be a table (env, spec, {unit}), not "
                         f"{_describe(stage)}")
             ok = False
             continue
-        c.keys(stage, _STAGE_KEYS, path, f"stage {k + 1}")
+        if _BUDGET[other] in stage:
+            c.add(path + (_BUDGET[other],), f"stage {k + 1}: `{_BUDGET[other]}` is the budget "
+                  f"of learner = \"{other}\"; with learner = \"{learner}\" give `{unit}`",
+                  f"write {unit} = N ({'agent steps' if unit == 'frames' else 'training episodes'}"
+                  f"), or set learner = \"{other}\" in [train]")
+        c.keys({key: v for key, v in stage.items() if key != _BUDGET[other]},
+               ("env", "env_kwargs", "spec", unit), path, f"stage {k + 1}")
         env = stage.get("env", default_env)
         if env is None:
             c.add(path, f"stage {k + 1} has no `env`",
@@ -747,38 +848,44 @@ def _parse_stages(c: _Checker, data: Mapping[str, Any]) -> list[_StageRow]:
                   'formula)')
         else:
             spec = c.typed(spec, str, path + ("spec",), "spec")
-        episodes = stage.get("episodes")
-        if episodes is None:
-            c.add(path, f"stage {k + 1} has no `episodes`", "e.g. episodes = 1000")
+        budget = stage.get(unit)
+        if budget is None:
+            if _BUDGET[other] not in stage:
+                c.add(path, f"stage {k + 1} has no `{unit}`", f"e.g. {unit} = 1000")
         else:
-            episodes = c.typed(episodes, int, path + ("episodes",), "episodes", _at_least(0))
-        if env is None or spec is None or episodes is None:
+            budget = c.typed(budget, int, path + (unit,), unit, _at_least(0))
+        if env is None or spec is None or budget is None:
             ok = False
             continue
-        rows.append(_StageRow(env, dict(kwargs), spec, episodes, "env" in stage))
-    if ok and rows and all(row.episodes == 0 for row in rows):
-        c.add(("stages",), "every stage has 0 episodes: nothing to train")
+        rows.append(_StageRow(env, dict(kwargs), spec, budget, "env" in stage))
+    if ok and rows and all(row.budget == 0 for row in rows):
+        c.add(("stages",), f"every stage has 0 {unit}: nothing to train")
     return rows
 
 
-def _parse_methods(c: _Checker, data: Mapping[str, Any]) -> list[MethodSpec]:
+def _parse_methods(c: _Checker, data: Mapping[str, Any], learner: str) -> list[MethodSpec]:
+    if learner == "ppo":
+        transfers, baselines = _DEEP_TRANSFERS, _DEEP_BASELINES
+    else:
+        transfers, baselines = _TRANSFERS, _BASELINES
+    default = transfers[0] if learner == "ppo" else "paper"
     raw = data.get("methods")
     if raw is None:
-        return [MethodSpec("paper", {"transfer": "paper"})]
+        return [MethodSpec(default, {"transfer": default})]
     methods: list[MethodSpec] = []
     if isinstance(raw, list):
         for k, m in enumerate(raw):
             if not isinstance(m, str):
                 c.add(("methods",), f"methods[{k}] must be a method name, not {_describe(m)}",
                       "list names of transfers or baselines, or write [methods.NAME] tables")
-            elif m in _TRANSFERS:
+            elif m in transfers:
                 methods.append(MethodSpec(m, {"transfer": m}))
-            elif m in _BASELINES:
+            elif m in baselines:
                 methods.append(MethodSpec(m, {"baseline": m}))
             else:
-                hint = did_you_mean(m, _TRANSFERS + _BASELINES) or (
-                    "a listed method must be a transfer (" + ", ".join(_TRANSFERS) +
-                    ") or a baseline (" + ", ".join(_BASELINES) + "); for other names write "
+                hint = did_you_mean(m, transfers + baselines) or (
+                    "a listed method must be a transfer (" + ", ".join(transfers) +
+                    ") or a baseline (" + ", ".join(baselines) + "); for other names write "
                     f"a [methods.{m}] table with transfer = ... or baseline = ...")
                 c.add(("methods",), f"unknown method `{m}`", hint)
         if len({m.name for m in methods}) != len(methods):
@@ -790,7 +897,6 @@ def _parse_methods(c: _Checker, data: Mapping[str, Any]) -> list[MethodSpec]:
         return methods
     if not raw:
         c.add(("methods",), "`methods` is empty", "add a [methods.NAME] table")
-    allowed = ("transfer", "baseline", *TRAIN_KEYS)
     for m, options in raw.items():
         path = ("methods", m)
         if not _METHOD_NAME.match(m):
@@ -800,9 +906,9 @@ def _parse_methods(c: _Checker, data: Mapping[str, Any]) -> list[MethodSpec]:
             c.add(path, f"[methods.{m}] must be a table (transfer, baseline, settings), not "
                         f"{_describe(options)}")
             continue
-        c.keys(options, allowed, path, f"[methods.{m}]")
-        opts = _settings(c, options, path)
-        for key, choices in (("transfer", _TRANSFERS), ("baseline", _BASELINES)):
+        _settings_keys(c, options, path, f"[methods.{m}]", learner, ("transfer", "baseline"))
+        opts = _settings(c, options, path, learner)
+        for key, choices in (("transfer", transfers), ("baseline", baselines)):
             if key in options:
                 value = c.typed(options[key], str, path + (key,), key, _one_of(choices))
                 if value is not None:
@@ -811,23 +917,54 @@ def _parse_methods(c: _Checker, data: Mapping[str, Any]) -> list[MethodSpec]:
             c.add(path + ("transfer",), f"[methods.{m}] gives both `transfer` and `baseline`",
                   "a baseline replaces the curriculum; drop `transfer`")
         elif "transfer" not in options and "baseline" not in options:
-            if m in _TRANSFERS:
+            if m in transfers:
                 opts["transfer"] = m
-            elif m in _BASELINES:
+            elif m in baselines:
                 opts["baseline"] = m
             else:
                 c.add(path, f"[methods.{m}] needs `transfer` or `baseline`",
-                      'e.g. transfer = "paper" or baseline = "scratch"')
+                      f'e.g. transfer = "{default}" or baseline = "scratch"')
         methods.append(MethodSpec(m, opts))
     return methods
 
 
-def _settings(c: _Checker, table: Mapping[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
+def _parse_learner(c: _Checker, data: Mapping[str, Any]) -> str:
+    train = data.get("train")
+    if not isinstance(train, dict) or "learner" not in train:
+        return "tabular"
+    learner = c.typed(train["learner"], str, ("train", "learner"), "learner",
+                      _one_of(_LEARNERS))
+    return learner or "tabular"
+
+
+def _settings_keys(c: _Checker, table: Mapping[str, Any], path: tuple[Any, ...], where: str,
+                   learner: str, structural: Sequence[str]) -> None:
+    """Unknown keys of a settings table, and settings of the other learner."""
+    own = _LEARNER_KEYS[learner]
+    other = "tabular" if learner == "ppo" else "ppo"
+    for key in table:
+        if key in own or key in structural:
+            continue
+        if key in _LEARNER_KEYS[other]:
+            c.add(path + (key,), f"`{key}` is a setting of learner = \"{other}\", not of "
+                                 f"learner = \"{learner}\"",
+                  f"settings of the {learner} learner: " + ", ".join(own))
+        elif key == "learner":
+            c.add(path + (key,), f"`learner` is set once, in [train], not in {where}")
+        else:
+            allowed = [*structural, *own]
+            hint = did_you_mean(key, allowed) or ("allowed keys: " + ", ".join(allowed))
+            c.add(path + (key,), f"unknown key `{key}` in {where}", hint)
+
+
+def _settings(c: _Checker, table: Mapping[str, Any], path: tuple[Any, ...],
+              learner: str = "tabular") -> dict[str, Any]:
+    keys = _LEARNER_KEYS[learner]
     out = {}
     for key, value in table.items():
-        if key not in TRAIN_KEYS:
+        if key not in keys:
             continue
-        kind, check = TRAIN_KEYS[key]
+        kind, check = keys[key]
         typed = c.typed(value, kind, path + (key,), key, check)
         if typed is not None:
             out[key] = typed
@@ -910,11 +1047,14 @@ def _short(spec: str) -> str:
 def _make(c: _Checker, path: tuple[Any, ...], env_id: str, kwargs: Mapping[str, Any], gym: Any,
           make_env: Callable[..., Any]) -> Any:
     if env_id.startswith("safeguards/"):
+        from safeguards.learn.curriculum import register_env
+
         try:
-            importlib.import_module("safeguards.envs.gridworld.minecraft")
+            register_env(env_id)
         except ImportError as exc:
             c.add(path, f"cannot load the safeguards environments: {exc}",
-                  "pip install 'safeguards[gridworld]'")
+                  "install the extra of the environment suite: pip install "
+                  "'safeguards[gridworld]' or 'safeguards[doom]'")
             return None
     if ":" not in env_id and env_id not in gym.registry:
         ids = sorted(gym.registry)

@@ -6,15 +6,18 @@ method over its seeds; :func:`summary_markdown` renders the table; :func:`write_
 ``summary.md``, ``summary.json`` and the PNG plots (each file atomically):
 
 ``value_s0.png``
-    ``max_a Q(s0, q0, a)`` per training episode (the paper's figure): a trailing moving average
+    ``max_a Q(s0, q0, a)`` per training episode (the paper's figure; for PPO runs the critic's
+    value of the episode's first observation): a trailing moving average
     over 3 % of the episodes, the mean over seeds with a ± one standard deviation band, one line
     per method, dotted lines at the stage switches.
 ``violations_per_stage.png``
     training episodes that violated the spec being trained, per stage (mean over seeds, error
     bars ± std).  A baseline trains one long stage; its episodes are split at the curriculum's
-    stage boundaries, so the bars compare the same episode windows.
+    stage boundaries (episodes for the tabular learner, agent steps — the rows' ``frames`` —
+    for PPO), so the bars compare the same windows.
 ``cumulative_violations.png``
-    episodes that violated the final (test) spec so far, per training episode.
+    episodes that violated the final (test) spec so far, per training episode (per agent step
+    for PPO runs, whose methods differ in episode lengths but not in budget).
 ``test.png``
     success and violation rate of the greedy test, per method (mean ± std over seeds).
 
@@ -75,6 +78,9 @@ class Run:
     a baseline's episodes are split at these boundaries.  Empty: use the rows' ``stage``."""
     stage_names: list[str] = field(default_factory=list)
     """A short name per configured stage (its spec)."""
+    stage_frames: list[int] = field(default_factory=list)
+    """PPO runs: agent steps of each configured stage; episodes are split by the agent step
+    they ended at (the rows' ``frames``).  Empty for tabular runs."""
     test: dict[str, Any] | None = None
     """``result.json``'s ``test``: ``episodes``, ``success_rate``, ``violation_rate``,
     ``meta_learning_queries``, ... (None: no test, or the run has not finished)."""
@@ -93,6 +99,10 @@ class Run:
     def stage_of(self) -> np.ndarray:
         """The curriculum stage of every episode (by the configured boundaries)."""
         episodes = np.array([int(r.get("episode", k)) for k, r in enumerate(self.rows)])
+        if self.stage_frames:
+            frames = np.array([int(r.get("frames", 0)) for r in self.rows])
+            return np.minimum(np.searchsorted(np.cumsum(self.stage_frames), frames, side="left"),
+                              len(self.stage_frames) - 1)
         if self.stage_episodes:
             bounds = np.cumsum(self.stage_episodes)
             return np.minimum(np.searchsorted(bounds, episodes, side="right"),
@@ -101,8 +111,9 @@ class Run:
 
     @property
     def n_stages(self) -> int:
-        if self.stage_episodes:
-            return len(self.stage_episodes)
+        configured = self.stage_episodes or self.stage_frames or self.stage_names
+        if configured:
+            return len(configured)
         return 1 + max((int(r.get("stage", 0)) for r in self.rows), default=0)
 
     def stage_violations(self) -> list[int]:
@@ -118,6 +129,12 @@ class Run:
 
     def value_s0(self) -> np.ndarray:
         return np.array([float(r.get("value_s0", math.nan)) for r in self.rows], dtype=float)
+
+    def frames(self) -> np.ndarray | None:
+        """The agent step at which every episode ended (PPO runs), else None."""
+        if not self.rows or any("frames" not in r for r in self.rows):
+            return None
+        return np.array([int(r["frames"]) for r in self.rows])
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -158,13 +175,18 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     if seed is None:
         digits = "".join(ch for ch in folder.name if ch.isdigit())
         seed = int(digits) if digits else 0
-    stages = config.get("stages") or []
-    stage_episodes = [int(s.get("episodes", 0)) for s in stages if isinstance(s, Mapping)]
-    stage_names = [_spec_name(s.get("spec", "")) for s in stages if isinstance(s, Mapping)]
+    stages = [s for s in config.get("stages") or [] if isinstance(s, Mapping)]
+    stage_names = [_spec_name(s.get("spec", "")) for s in stages]
+    stage_episodes: list[int] = []
+    stage_frames: list[int] = []
+    if config.get("learner") == "ppo":
+        stage_frames = [int(s.get("frames", 0)) for s in stages]
+    else:
+        stage_episodes = [int(s.get("episodes", 0)) for s in stages]
     test = result.get("test") if isinstance(result, Mapping) else None
     return Run(path=folder, method=str(method), seed=int(seed), rows=rows,
                stage_episodes=stage_episodes, stage_names=stage_names, test=test,
-               finished=result is not None)
+               finished=result is not None, stage_frames=stage_frames)
 
 
 def find_runs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Path]]:
@@ -271,7 +293,9 @@ class MethodSummary:
     test_violation: tuple[float, float] | None
     """Percent."""
     meta_queries: tuple[float, float] | None
-    """Meta-learning queries in the test (summed over its episodes)."""
+    """Meta-learning queries in the test (summed over its episodes; tabular runs only)."""
+    test_return: tuple[float, float] | None
+    """Mean task return of the test episodes (PPO runs only)."""
     value_s0: tuple[float, float] | None
     """``value_s0`` of the last training episode."""
     episodes: list[int]
@@ -305,7 +329,10 @@ def summarize(runs: Sequence[Run]) -> list[MethodSummary]:
             test_success=_mean_std([100.0 * float(t.get("success_rate", 0.0)) for t in tests]),
             test_violation=_mean_std([100.0 * float(t.get("violation_rate", 0.0))
                                       for t in tests]),
-            meta_queries=_mean_std([float(t.get("meta_learning_queries", 0)) for t in tests]),
+            meta_queries=_mean_std([float(t["meta_learning_queries"]) for t in tests
+                                    if "meta_learning_queries" in t]),
+            test_return=_mean_std([float(t["mean_return"]) for t in tests
+                                   if t.get("mean_return") is not None]),
             value_s0=_mean_std([r.value_s0()[-1] for r in group if r.rows]),
             episodes=[r.episodes for r in group],
             unfinished=[(r.seed, r.episodes) for r in group if not r.finished]))
@@ -326,16 +353,18 @@ def summary_markdown(summaries: Sequence[MethodSummary]) -> str:
     stage_cols = [f"violations S{k + 1}" + (f" ({names[k]})" if k < len(names) and names[k]
                                             and n_stages > 1 and _distinct(names) else "")
                   for k in range(n_stages)]
+    returns = any(s.test_return is not None for s in summaries)
     header = ["method", "seeds", *stage_cols, "violations total", "final-spec violations",
-              "test success %", "test violation %", "meta-learning queries",
-              "value at s0 (final)"]
+              "test success %", "test violation %", *(["test return"] if returns else []),
+              "meta-learning queries", "value at s0 (final)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summaries:
         stages = [_fmt(s.stage_violations[k]) if k < len(s.stage_violations) else DASH
                   for k in range(n_stages)]
         cells = [s.label, str(len(s.seeds)), *stages, _fmt(s.total_violations),
                  _fmt(s.final_violations), _fmt(s.test_success), _fmt(s.test_violation),
-                 _fmt(s.meta_queries), _fmt(s.value_s0, 3)]
+                 *([_fmt(s.test_return)] if returns else []), _fmt(s.meta_queries),
+                 _fmt(s.value_s0, 3)]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"{s.label} seed {seed} ({episodes} episodes)"
              for s in summaries for seed, episodes in s.unfinished]
@@ -361,6 +390,7 @@ def summary_json(summaries: Sequence[MethodSummary]) -> list[dict[str, Any]]:
              "test_success_percent": pair(s.test_success),
              "test_violation_percent": pair(s.test_violation),
              "meta_learning_queries": pair(s.meta_queries),
+             "test_return": pair(s.test_return),
              "value_s0_final": pair(s.value_s0),
              "unfinished": [{"seed": seed, "episodes": n} for seed, n in s.unfinished]}
             for s in summaries]
@@ -411,11 +441,34 @@ def _nan_mean_std(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def _stage_lines(ax: Any, runs: Sequence[Run]) -> None:
-    reference = next((r for r in runs if len(r.stage_episodes) > 1), None)
+def _frames_grid(runs: Sequence[Run], points: int = 400) -> np.ndarray | None:
+    """A common agent-step axis when every run logged ``frames`` (PPO), else None."""
+    ends = [r.frames() for r in runs if r.rows]
+    if not ends or any(e is None for e in ends):
+        return None
+    return np.linspace(0, max(int(e[-1]) for e in ends), points)
+
+
+def _on_grid(values: np.ndarray, run: Run, grid: np.ndarray,
+             before: float = math.nan) -> np.ndarray:
+    """At every grid point the value of the last episode of ``run`` that ended by then
+    (``before`` earlier; NaN after the last episode of an unfinished run)."""
+    frames = run.frames()
+    index = np.searchsorted(frames, grid, side="right")
+    out = np.concatenate([[before], values])[index].astype(float)
+    if not run.finished:
+        out[grid > frames[-1]] = np.nan
+    return out
+
+
+def _stage_lines(ax: Any, runs: Sequence[Run], by_frames: bool = False) -> None:
+    def bounds_of(run: Run) -> list[int]:
+        return run.stage_frames if by_frames else run.stage_episodes
+
+    reference = next((r for r in runs if len(bounds_of(r)) > 1), None)
     if reference is None:
         return
-    bounds = np.cumsum(reference.stage_episodes)[:-1]
+    bounds = np.cumsum(bounds_of(reference))[:-1]
     for k, x in enumerate(bounds):
         ax.axvline(x, color="0.6", linestyle=":", linewidth=1)
     starts = [0, *bounds]
@@ -435,17 +488,20 @@ def plot_value_s0(runs: Sequence[Run], path: str | os.PathLike[str], *,
     fig, ax = plt.subplots(figsize=(8, 4.5))
     longest = max((r.episodes for r in runs), default=1)
     window = window_for(longest, fraction)
+    grid = _frames_grid(runs)
     for label, group in groups.items():
-        stack = _stack([moving_average(r.value_s0(), window) for r in group])
-        mean, std = _nan_mean_std(stack)
-        x = np.arange(len(mean))
+        series = [moving_average(r.value_s0(), window) for r in group]
+        if grid is not None:
+            series = [_on_grid(v, r, grid) for v, r in zip(series, group)]
+        mean, std = _nan_mean_std(_stack(series))
+        x = grid if grid is not None else np.arange(len(mean))
         ax.plot(x, mean, color=colors[label], linewidth=1.4, label=f"{label} (n={len(group)})")
         if len(group) > 1:
             ax.fill_between(x, mean - std, mean + std, color=colors[label], alpha=0.2,
                             linewidth=0)
-    _stage_lines(ax, runs)
-    ax.set_xlabel("training episode")
-    ax.set_ylabel(r"value at $s_0$: $\max_a Q(s_0, q_0, a)$")
+    _stage_lines(ax, runs, grid is not None)
+    ax.set_xlabel("agent steps" if grid is not None else "training episode")
+    ax.set_ylabel(r"value at $s_0$: $\max_a Q(s_0, q_0, a)$ (PPO: critic $V(s_0)$)")
     ax.set_title(f"Value at the start state (moving average over {window} episodes, "
                  f"{fraction:.0%}; mean ± std over seeds)", fontsize=9)
     ax.grid(alpha=0.3)
@@ -485,15 +541,19 @@ def plot_cumulative_violations(runs: Sequence[Run], path: str | os.PathLike[str]
     groups = _groups(r for r in runs if r.rows)
     colors = _colors(list(groups))
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    grid = _frames_grid(runs)
     for label, group in groups.items():
-        mean, std = _nan_mean_std(_stack([np.cumsum(r.final_violations()) for r in group]))
-        x = np.arange(len(mean))
+        series = [np.cumsum(r.final_violations()) for r in group]
+        if grid is not None:
+            series = [_on_grid(c, r, grid, 0.0) for c, r in zip(series, group)]
+        mean, std = _nan_mean_std(_stack(series))
+        x = grid if grid is not None else np.arange(len(mean))
         ax.plot(x, mean, color=colors[label], linewidth=1.4, label=label)
         if len(group) > 1:
             ax.fill_between(x, mean - std, mean + std, color=colors[label], alpha=0.2,
                             linewidth=0)
-    _stage_lines(ax, runs)
-    ax.set_xlabel("training episode")
+    _stage_lines(ax, runs, grid is not None)
+    ax.set_xlabel("agent steps" if grid is not None else "training episode")
     ax.set_ylabel("episodes that violated the final spec")
     ax.set_title("Cumulative violations of the final (test) spec during training", fontsize=9)
     ax.grid(alpha=0.3)

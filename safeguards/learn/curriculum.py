@@ -36,7 +36,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -52,11 +52,16 @@ from safeguards.learn.transfer import (
     TRANSFERS, apply_semantic, n_slots_for, semantic_sources, slot_map,
 )
 from safeguards.labels import Labeler, check_coverage
-from safeguards.runs import Progress, RunDir, read_metrics, to_json
+from safeguards.learn.deep_config import DeepConfig
+from safeguards.runs import METRIC_FIELDS, Progress, RunDir, read_metrics, to_json
 from safeguards.spec.shipped import shipped_spec
 
+if TYPE_CHECKING:
+    from safeguards.learn.deep import DeepResult
+
 __all__ = ["Stage", "CurriculumConfig", "CurriculumResult", "TestResult", "run_curriculum",
-           "evaluate", "load_safeguard", "make_env", "resolve_labeler", "BASELINES"]
+           "evaluate", "load_safeguard", "make_env", "resolve_labeler", "open_run", "final_target",
+           "register_env", "BASELINES", "ENV_MODULES"]
 
 BASELINES = ("no_safeguard", "scratch", "intrinsic_fear")
 CHECKPOINT_VERSION = 1
@@ -225,10 +230,28 @@ def _shipped_spec(name: str) -> str | None:
     return os.fspath(target) if isinstance(target, os.PathLike) else target.read_text("utf-8")
 
 
+#: Modules that register the ``safeguards/`` environment ids, imported on demand.
+ENV_MODULES = ("safeguards.envs.gridworld.minecraft", "safeguards.envs.doom")
+
+
+def register_env(env_id: str) -> None:
+    """Import the modules of :data:`ENV_MODULES` until ``env_id`` is registered (ids outside
+    ``safeguards/`` are left alone)."""
+    missing: list[str] = []
+    for module in ENV_MODULES:
+        if env_id in gym.registry or not env_id.startswith("safeguards/"):
+            return
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a suite whose extra is not installed
+            missing.append(f"{module}: {exc}")
+    if env_id not in gym.registry and missing:
+        raise ModuleNotFoundError(f"cannot register {env_id}: " + "; ".join(missing))
+
+
 def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
     """``gymnasium.make`` that first registers the ``safeguards/`` environments."""
-    if env_id not in gym.registry and env_id.startswith("safeguards/"):
-        importlib.import_module("safeguards.envs.gridworld.minecraft")
+    register_env(env_id)
     return gym.make(env_id, **dict(env_kwargs or {}))
 
 
@@ -293,8 +316,21 @@ class TestResult:
                 "violation_rate": self.violation_rate}
 
 
+class ViolationTotals:
+    """``train_violations`` and ``train_violations_final`` of a result that counts violating
+    episodes per stage (``stage_violations``, ``stage_violations_final``)."""
+
+    @property
+    def train_violations(self) -> int:
+        return sum(self.stage_violations)  # type: ignore[attr-defined]
+
+    @property
+    def train_violations_final(self) -> int:
+        return sum(self.stage_violations_final)  # type: ignore[attr-defined]
+
+
 @dataclass
-class CurriculumResult:
+class CurriculumResult(ViolationTotals):
     """What :func:`run_curriculum` returns (also written to ``result.json``)."""
 
     run_dir: Path
@@ -315,14 +351,6 @@ class CurriculumResult:
     """Wall time of this call (training since the resume point, and the test)."""
     semantic_sources: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
     """Semantic transfer: stage -> live state -> the earlier ``(stage, state)`` it inherits."""
-
-    @property
-    def train_violations(self) -> int:
-        return sum(self.stage_violations)
-
-    @property
-    def train_violations_final(self) -> int:
-        return sum(self.stage_violations_final)
 
     @property
     def Q(self) -> np.ndarray:  # noqa: N802
@@ -359,12 +387,17 @@ class _Plan:
     fear: bool
 
 
+def final_target(config: CurriculumConfig | DeepConfig) -> tuple[str, str, dict[str, Any]]:
+    """The final (test) spec, the test environment and its keyword arguments of a run: the
+    configured ones, by default the last stage's."""
+    last = config.stages[-1]
+    kwargs = config.test_env_kwargs if config.test_env_kwargs is not None else last.env_kwargs
+    return config.test_spec or last.spec, config.test_env_id or last.env_id, dict(kwargs)
+
+
 def _plan(config: CurriculumConfig) -> _Plan:
     last = config.stages[-1]
-    final_spec = config.test_spec or last.spec
-    test_env = config.test_env_id or last.env_id
-    test_kwargs = dict(config.test_env_kwargs if config.test_env_kwargs is not None
-                       else last.env_kwargs)
+    final_spec, test_env, test_kwargs = final_target(config)
     if config.baseline is None:
         return _Plan(list(config.stages), final_spec, test_env, test_kwargs, config.transfer,
                      True, config.reward, False)
@@ -405,27 +438,12 @@ def _checkpoint_arrays(table: QTable, fear: FearModel | None,
     return arrays
 
 
-def run_curriculum(config: CurriculumConfig, run_dir: str | os.PathLike[str], *,
-                   resume: bool = False, progress: bool = True,
-                   on_episode: Callable[[dict[str, Any]], None] | None = None
-                   ) -> CurriculumResult:
-    """Train through the stages, then test; see the module docstring.
-
-    Args:
-        config: the run.
-        run_dir: its directory (:class:`~safeguards.runs.RunDir`); must not hold another run
-            unless ``resume``.
-        resume: continue from the directory's last checkpoint (from scratch if it has none);
-            the configuration must be the one the directory was started with.  The result is the
-            one an uninterrupted run gives.
-        progress: draw a progress bar on stderr.
-        on_episode: called with every metrics row, after it is logged and after any checkpoint
-            of that episode (raising from it stops the run, as a kill would).
-    """
-    started = time.perf_counter()
-    plan = _plan(config)
-    run = RunDir(run_dir)
-    resolved = _resolved_config(config, plan)
+def open_run(run_dir: str | os.PathLike[str], resolved: Mapping[str, Any], resume: bool, *,
+             fields: Sequence[str] = METRIC_FIELDS
+             ) -> tuple[RunDir, tuple[dict[str, Any], dict[str, np.ndarray]] | None]:
+    """The run directory and its last checkpoint (None: start afresh).  ``resume`` requires the
+    configuration the directory was started with; without it the directory must be empty."""
+    run = RunDir(run_dir, fields)
     checkpoint = None
     if resume:
         saved = run.read_config()
@@ -439,6 +457,36 @@ def run_curriculum(config: CurriculumConfig, run_dir: str | os.PathLike[str], *,
         raise FileExistsError(f"{run.path} already holds a run; resume it (resume=True) or "
                               "choose another directory")
     run.write_config(resolved)
+    return run, checkpoint
+
+
+def run_curriculum(config: CurriculumConfig | DeepConfig, run_dir: str | os.PathLike[str], *,
+                   resume: bool = False, progress: bool = True,
+                   on_episode: Callable[[dict[str, Any]], None] | None = None
+                   ) -> CurriculumResult | DeepResult:
+    """Train through the stages, then test; see the module docstring.  A
+    :class:`~safeguards.learn.deep_config.DeepConfig` runs the PPO learner instead
+    (:func:`safeguards.learn.deep.run_deep_curriculum`).
+
+    Args:
+        config: the run.
+        run_dir: its directory (:class:`~safeguards.runs.RunDir`); must not hold another run
+            unless ``resume``.
+        resume: continue from the directory's last checkpoint (from scratch if it has none);
+            the configuration must be the one the directory was started with.  The result is the
+            one an uninterrupted run gives.
+        progress: draw a progress bar on stderr.
+        on_episode: called with every metrics row, after it is logged and after any checkpoint
+            of that episode (raising from it stops the run, as a kill would).
+    """
+    if isinstance(config, DeepConfig):
+        from safeguards.learn.deep import run_deep_curriculum
+
+        return run_deep_curriculum(config, run_dir, resume=resume, progress=progress,
+                                   on_episode=on_episode)
+    started = time.perf_counter()
+    plan = _plan(config)
+    run, checkpoint = open_run(run_dir, _resolved_config(config, plan), resume)
 
     q_config = config.q_config()
     stage_sgs = [load_safeguard(s.spec) for s in plan.stages]

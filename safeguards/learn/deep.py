@@ -1,0 +1,372 @@
+"""Progressive safeguards from pixels: Stable-Baselines3 PPO through a sequence of (image
+environment, safeguard) stages, the deep counterpart of :mod:`safeguards.learn.curriculum`.
+
+The paper trains Sample Factory's APPO on VizDoom and moves from one safeguard to the next by
+resuming the same checkpoint with a fresh optimizer, optional parameter noise and a larger
+exploration coefficient (papers.md §1.4, §1.6.3).  Here the engine is Stable-Baselines3's PPO
+(``CnnPolicy``, or ``MultiInputPolicy`` when the policy observes the safeguard state), and
+every stage trains on the product MDP of :mod:`safeguards.learn.deep_envs`:
+
+* observation: the image, and the safeguard state as ``Discrete(n)`` (one-hot in the network),
+  ``n`` = the largest automaton among the curriculum's specs and the final spec, computed
+  before training, so the network's input has one size in every stage;
+* reward: the task reward minus ``violation_penalty`` on a violating step, and the episode
+  ends there (``terminate_on_violation``) — the paper's VizDoom mode;
+* violations of the fixed final (test) spec are monitored on every step whatever the stage's
+  safeguard, and logged per episode (``violated_final``, ``violations_final``).
+
+Between stages (``transfer``):
+
+``reuse``
+    the same network goes on (the paper); ``load_optimizer=False`` gives it a fresh Adam
+    optimizer (the paper's ``--load_optimizer=False``), ``noise_mult`` adds Gaussian parameter
+    noise scaled by each tensor's range (the paper's ``--noise_mult``), ``transfer_ent_coef``
+    replaces the entropy coefficient (the paper raises its exploration loss 0.001 -> 0.003).
+``reset``
+    a freshly initialised network and optimizer every stage.
+
+Baselines replace the schedule by one stage on the last stage's environment for the whole
+budget: ``scratch`` trains on the final spec (the paper's "zero-shot"), ``no_safeguard`` on the
+task reward alone with the final spec only monitored (the paper's "baseline", safeguard -1).
+
+Budgets are agent steps (``frames`` of a stage: policy decisions summed over the ``n_envs``
+environments; a stage ends at the first rollout boundary at or after its cumulative budget).
+Differences from the paper's setup, by necessity: PPO instead of asynchronous APPO, no
+recurrent core (the safeguard state is observed instead), Stable-Baselines3's entropy bonus
+instead of Sample Factory's symmetric-KL exploration loss.
+
+Checkpoints (``checkpoint-<frames>.zip``, a ``PPO.save`` written atomically, named by the run
+directory's ``checkpoint.json``) are taken at every stage end and every ``checkpoint_every``
+agent steps; ``stage<k>.zip`` keeps the network at the end of stage ``k``.  A resumed run
+continues from the last checkpoint with freshly reset environments: episodes that were under
+way are dropped (the metrics are cut back to the checkpoint), and the random streams are not
+those of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from safeguards.automata import Safeguard
+from safeguards.files import write_atomic
+from safeguards.labels import Labeler, check_coverage
+from safeguards.learn.curriculum import (
+    ViolationTotals, final_target, load_safeguard, make_env, open_run, resolve_labeler,
+)
+from safeguards.learn.deep_config import DeepConfig, DeepStage
+from safeguards.learn.deep_envs import product_env
+from safeguards.learn.sb3_callbacks import (
+    Counters, EpisodeMetrics, EpisodeTally, PeriodicCheckpoint,
+)
+from safeguards.runs import METRIC_FIELDS, Progress, read_metrics, to_json
+
+__all__ = ["run_deep_curriculum", "DeepResult", "DEEP_METRIC_FIELDS", "begin_stage",
+           "new_model", "evaluate_policy"]
+
+CHECKPOINT_VERSION = 1
+#: ``metrics.csv`` columns of a deep run: the tabular ones and what PPO adds.
+DEEP_METRIC_FIELDS = (*METRIC_FIELDS, "task_return", "violations_final", "frames")
+
+
+@dataclass
+class _Plan:
+    """The stages actually trained (baselines collapse them) and how."""
+
+    stages: list[DeepStage]
+    final_spec: str
+    test_env_id: str
+    test_env_kwargs: dict[str, Any]
+    transfer: str
+    observe: bool
+    violation_penalty: float
+    terminate_on_violation: bool
+
+
+def _plan(config: DeepConfig) -> _Plan:
+    last = config.stages[-1]
+    final_spec, test_env, test_kwargs = final_target(config)
+    stages = list(config.stages)
+    observe, penalty, terminate = (config.observe_safeguard, config.violation_penalty,
+                                   config.terminate_on_violation)
+    if config.baseline is not None:
+        total = sum(s.frames for s in config.stages)
+        stages = [DeepStage(last.env_id, dict(last.env_kwargs), final_spec, total)]
+    if config.baseline == "no_safeguard":  # the final spec is only monitored
+        observe, penalty, terminate = False, 0.0, False
+    transfer = config.transfer if config.baseline is None else "reset"
+    return _Plan(stages, final_spec, test_env, test_kwargs, transfer, observe, penalty,
+                 terminate)
+
+
+@dataclass
+class DeepResult(ViolationTotals):
+    """What :func:`run_deep_curriculum` returns (also written to ``result.json``)."""
+
+    run_dir: Path
+    method: str
+    seed: int
+    frames: int
+    """Agent steps trained."""
+    episodes: int
+    """Training episodes finished."""
+    stage_frames: list[int]
+    stage_episodes: list[int]
+    stage_violations: list[int]
+    """Per stage: episodes that violated the stage's spec."""
+    stage_violations_final: list[int]
+    """Per stage: episodes that violated the final spec."""
+    test: dict[str, Any] | None
+    """Greedy test under the final spec (:func:`evaluate_policy`)."""
+    test_stochastic: dict[str, Any] | None
+    """The same with actions sampled from the policy."""
+    wall_seconds: float
+    """Wall time of this call (training since the resume point, and the tests)."""
+    train_seconds: float
+    """Of which training."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(learner="ppo", train_violations=self.train_violations,
+                    train_violations_final=self.train_violations_final,
+                    wall_seconds=round(self.wall_seconds, 3),
+                    train_seconds=round(self.train_seconds, 3))
+        return to_json(data)
+
+
+# -- the network and what carries over ---------------------------------------------------------
+
+def new_model(config: DeepConfig, env: DummyVecEnv, *, observe: bool, seed: int) -> PPO:
+    """A freshly initialised PPO agent for ``env`` with the configuration's hyperparameters."""
+    return PPO("MultiInputPolicy" if observe else "CnnPolicy", env,
+               n_steps=config.n_steps, batch_size=config.batch_size, n_epochs=config.n_epochs,
+               learning_rate=config.learning_rate, gamma=config.gamma,
+               gae_lambda=config.gae_lambda, clip_range=config.clip_range,
+               ent_coef=config.ent_coef, vf_coef=config.vf_coef,
+               max_grad_norm=config.max_grad_norm, seed=seed, device="cpu", verbose=0)
+
+
+def begin_stage(model: PPO, config: DeepConfig, transfer: str, env: DummyVecEnv, *,
+                observe: bool, seed: int) -> PPO:
+    """The agent that starts a later stage: ``reuse`` keeps ``model`` (fresh optimizer unless
+    ``load_optimizer``, parameter noise, ``transfer_ent_coef``); ``reset`` makes a new one.
+    The agent-step counter carries over either way."""
+    if transfer == "reset":
+        fresh = new_model(config, env, observe=observe, seed=seed)
+        fresh.num_timesteps = model.num_timesteps
+        return fresh
+    policy = model.policy
+    if config.noise_mult > 0:
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for param in policy.parameters():
+                spread = float(param.max() - param.min()) or 0.1
+                noise = torch.randn(param.shape, generator=generator) * spread * config.noise_mult
+                param.add_(noise)
+    if not config.load_optimizer:
+        policy.optimizer = policy.optimizer_class(policy.parameters(), lr=model.lr_schedule(1.0),
+                                                  **policy.optimizer_kwargs)
+    if config.transfer_ent_coef is not None:
+        model.ent_coef = config.transfer_ent_coef
+    return model
+
+
+def _model_bytes(model: PPO) -> bytes:
+    buffer = io.BytesIO()
+    model.save(buffer)
+    return buffer.getvalue()
+
+
+# -- environments ------------------------------------------------------------------------------
+
+def _vec_env(stage: DeepStage, spec: Safeguard, final_sg: Safeguard, labeler: Labeler,
+             plan: _Plan, config: DeepConfig, pad_to: int, seed: int) -> DummyVecEnv:
+    make = partial(product_env, partial(make_env, stage.env_id, stage.env_kwargs), spec=spec,
+                   final_spec=final_sg, labeler=labeler, observe=plan.observe, pad_to=pad_to,
+                   violation_penalty=plan.violation_penalty,
+                   terminate_on_violation=plan.terminate_on_violation,
+                   max_steps=config.max_steps)
+    env = DummyVecEnv([make] * config.n_envs)
+    env.seed(seed)
+    return env
+
+
+def _seed(seed: int, purpose: int, *index: int) -> int:
+    """A seed for a purpose (1: stage environments, 2: test, 3: networks, 4: noise)."""
+    return int(np.random.SeedSequence([seed, purpose, *index]).generate_state(1)[0] % 2**31)
+
+
+def evaluate_policy(model: PPO, make: Callable[[], Any], *, episodes: int, deterministic: bool,
+                    seed: int) -> dict[str, Any]:
+    """Run ``episodes`` episodes of ``model`` on the environment ``make()`` builds (the final
+    spec's product MDP, violations ending the episode) and summarise them: success = no
+    violation of the final spec; ``mean_return`` is the task reward (without penalties)."""
+    env = make()
+    tallies = []
+    for k in range(episodes):
+        obs, _ = env.reset(seed=seed + k)
+        tally, done = EpisodeTally(), False
+        while not done:
+            action, _ = model.predict(obs, deterministic=deterministic)
+            obs, reward, terminated, truncated, info = env.step(int(action))
+            tally.add(float(reward), info)
+            done = terminated or truncated
+        tallies.append(tally)
+    env.close()
+    violations = sum(t.violation_step_final is not None for t in tallies)
+    n = max(1, episodes)
+    return {"episodes": episodes, "deterministic": deterministic,
+            "successes": episodes - violations, "violations": violations,
+            "success_rate": (episodes - violations) / n, "violation_rate": violations / n,
+            "mean_return": float(np.mean([t.task_return for t in tallies])) if tallies else None,
+            "mean_length": float(np.mean([t.length for t in tallies])) if tallies else None}
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+def _resolved_config(config: DeepConfig, plan: _Plan, pad_to: int) -> dict[str, Any]:
+    data = config.to_dict()
+    data["method"] = config.method_name
+    data["resolved"] = {"stages": [asdict(s) for s in plan.stages], "final_spec": plan.final_spec,
+                        "test_env_id": plan.test_env_id, "test_env_kwargs": plan.test_env_kwargs,
+                        "transfer": plan.transfer, "observe_safeguard": plan.observe,
+                        "violation_penalty": plan.violation_penalty,
+                        "terminate_on_violation": plan.terminate_on_violation,
+                        "safeguard_states": pad_to}
+    return to_json(data)
+
+
+def run_deep_curriculum(config: DeepConfig, run_dir: str | os.PathLike[str], *,
+                        resume: bool = False, progress: bool = True,
+                        on_episode: Callable[[dict[str, Any]], None] | None = None
+                        ) -> DeepResult:
+    """Train PPO through the stages, then test greedily and stochastically under the final
+    spec; see the module docstring.  Arguments as for
+    :func:`~safeguards.learn.curriculum.run_curriculum` (``on_episode`` gets every metrics row;
+    raising from it stops the run as a kill would)."""
+    started = time.perf_counter()
+    torch.set_num_threads(config.torch_threads)
+    plan = _plan(config)
+    stage_sgs = [load_safeguard(s.spec) for s in plan.stages]
+    final_sg = load_safeguard(plan.final_spec)
+    pad_to = max(sg.n_states for sg in [*stage_sgs, final_sg])
+    run, checkpoint = open_run(run_dir, _resolved_config(config, plan, pad_to), resume,
+                               fields=DEEP_METRIC_FIELDS)
+    probe = make_env(plan.stages[0].env_id, plan.stages[0].env_kwargs)
+    labeler = resolve_labeler(config.labeler, probe)
+    probe.close()
+    for sg in {id(sg): sg for sg in [*stage_sgs, final_sg]}.values():
+        check_coverage(sg.props, labeler)
+
+    counters = Counters()
+    stage_ends: list[int] = []
+    stage_started = False
+    model: PPO | None = None
+    model_file: Path | None = None
+    if checkpoint is not None:
+        meta, _ = checkpoint
+        if meta.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"{run.npz_path}: unsupported checkpoint version "
+                             f"{meta.get('version')}")
+        counters = Counters(meta["stage"], meta["episode"], meta["stage_episode"])
+        stage_started = meta["stage_started"]
+        stage_ends = list(meta["stage_ends"])
+        model_file = run.path / meta["model"]
+    run.start_metrics(keep=counters.episode if checkpoint is not None else None)
+    ends = np.cumsum([s.frames for s in plan.stages]).tolist()
+
+    def save(agent: PPO, started_stage: bool, stage_file: str | None = None) -> None:
+        name = f"checkpoint-{agent.num_timesteps}.zip"
+        data = _model_bytes(agent)
+        if stage_file is not None:
+            write_atomic(run.path / stage_file, data)
+        write_atomic(run.path / name, data)
+        meta = {"version": CHECKPOINT_VERSION, "method": config.method_name,
+                "seed": config.seed, "stage": counters.stage, "stage_started": started_stage,
+                "episode": counters.episode, "stage_episode": counters.stage_episode,
+                "frames": int(agent.num_timesteps), "stage_ends": stage_ends, "model": name,
+                "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        run.save_checkpoint(meta, {})
+        for old in run.path.glob("checkpoint-*.zip"):
+            if old.name != name:
+                old.unlink()
+
+    frames_done = int(checkpoint[0]["frames"]) if checkpoint is not None else 0
+    bar = Progress(int(ends[-1]), enabled=progress, desc=config.method_name, initial=frames_done)
+    metrics = EpisodeMetrics(run, counters, method=config.method_name, seed=config.seed,
+                             progress=bar, on_episode=on_episode)
+    train_started = time.perf_counter()
+    try:
+        while counters.stage < len(plan.stages):
+            k = counters.stage
+            env = _vec_env(plan.stages[k], stage_sgs[k], final_sg, labeler, plan, config, pad_to,
+                           _seed(config.seed, 1, k, counters.episode))
+            if model is None and model_file is not None:
+                model = PPO.load(model_file, env=env, device="cpu")
+            elif model is None:
+                model = new_model(config, env, observe=plan.observe, seed=_seed(config.seed, 3))
+            else:
+                model.set_env(env)
+            if not stage_started and k > 0:  # deterministic: redone when resumed from here
+                model = begin_stage(model, config, plan.transfer, env, observe=plan.observe,
+                                    seed=_seed(config.seed, 3 if plan.transfer == "reset" else 4,
+                                               k))
+            stage_started = True
+            remaining = int(ends[k]) - model.num_timesteps
+            if plan.stages[k].frames > 0:
+                checkpoints = PeriodicCheckpoint(config.checkpoint_every,
+                                                 lambda: save(model, True))
+                model.learn(max(remaining, 1), callback=[metrics, checkpoints],
+                            reset_num_timesteps=False)
+            env.close()
+            counters.stage, counters.stage_episode, stage_started = k + 1, 0, False
+            stage_ends.append(int(model.num_timesteps))
+            save(model, False, f"stage{k + 1}.zip")
+    finally:
+        bar.close()
+        run.close()
+    train_seconds = time.perf_counter() - train_started
+
+    if model is None:  # finished before: only test again
+        model = PPO.load(model_file, device="cpu")
+    test = stochastic = None
+    if config.test_episodes > 0:
+        make_test = partial(product_env, partial(make_env, plan.test_env_id,
+                                                 plan.test_env_kwargs),
+                            spec=final_sg, final_spec=final_sg, labeler=labeler,
+                            observe=plan.observe, pad_to=pad_to, violation_penalty=0.0,
+                            terminate_on_violation=True, max_steps=config.max_steps)
+        test, stochastic = (evaluate_policy(model, make_test, episodes=config.test_episodes,
+                                            deterministic=greedy, seed=_seed(config.seed, 2))
+                            for greedy in (True, False))
+    rows = read_metrics(run.path)
+    result = _result(config, run.path, rows, stage_ends, test, stochastic,
+                     time.perf_counter() - started, train_seconds)
+    run.write_result(result.to_dict())
+    return result
+
+
+def _result(config: DeepConfig, path: Path, rows: Sequence[Mapping[str, Any]],
+            stage_ends: Sequence[int], test: dict[str, Any] | None,
+            stochastic: dict[str, Any] | None, wall: float, train_seconds: float) -> DeepResult:
+    def per_stage(key: str | None) -> list[int]:
+        return [sum(1 for r in rows if r["stage"] == k and (key is None or r[key]))
+                for k in range(len(stage_ends))]
+
+    return DeepResult(run_dir=path, method=config.method_name, seed=config.seed,
+                      frames=int(stage_ends[-1]), episodes=len(rows),
+                      stage_frames=[b - a for a, b in zip([0, *stage_ends[:-1]], stage_ends)],
+                      stage_episodes=per_stage(None), stage_violations=per_stage("violated"),
+                      stage_violations_final=per_stage("violated_final"), test=test,
+                      test_stochastic=stochastic, wall_seconds=wall,
+                      train_seconds=train_seconds)
