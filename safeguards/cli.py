@@ -104,6 +104,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``safeguards`` command."""
     from safeguards import __version__
+    from safeguards.llm.cli import add_llm_commands
 
     parser = argparse.ArgumentParser(
         prog=PROG, formatter_class=_Formatter, epilog=_MAIN_EPILOG,
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="text table (default) or one JSON object per line")
     check_cmd.set_defaults(func=_cmd_check, subparser=check_cmd)
     _add_learning_commands(commands)
+    add_llm_commands(commands, _Formatter)
     return parser
 
 
