@@ -105,6 +105,9 @@ def test_suit_protects_in_the_lava_and_the_gun_and_boss_fight_register(env):
     labels = [step[0] for step in trace]
     suit_at = next(i for i, l in enumerate(labels) if "has_suit" in l)
     assert trace[suit_at][1]["suit_tics_left"] > SUIT_TICS - env.frame_skip
+    # the suit pays its pickup once (the paper's armor term, see RewardShaping)
+    assert trace[suit_at][1]["reward_terms"]["suit"] == 1.0
+    assert sum(step[1].get("reward_terms", {}).get("suit", 0.0) for step in trace) == 1.0
     # in the lava with the suit on: no damage from the floor (the boss may still hit)
     protected = [i for i, l in enumerate(labels) if {"lava", "has_suit"} <= l]
     assert len(protected) >= 10

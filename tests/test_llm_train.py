@@ -254,3 +254,17 @@ def test_experiment_json_round_trip() -> None:
     data = json.loads(json.dumps(experiment.to_json()))
     assert data["train"]["num_generations"] == 2 and data["stages"][0]["steps"] == 2
     assert isinstance(experiment, LLMExperiment)
+
+
+def test_mixing_up_the_two_kinds_of_experiment_file_points_to_the_right_command(
+        capsys: pytest.CaptureFixture) -> None:
+    from safeguards.cli import main
+
+    assert main(["curriculum", "llm_quick", "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "error: this is an LLM fine-tuning experiment" in err
+    assert "hint: run it with `safeguards llm train" in err and "Traceback" not in err
+    assert main(["llm", "train", "minecraft_quick"]) == 2
+    err = capsys.readouterr().err
+    assert "error: this is an RL curriculum" in err
+    assert "hint: run it with `safeguards curriculum" in err and "Traceback" not in err

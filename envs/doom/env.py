@@ -120,21 +120,28 @@ class RewardShaping:
     """Task-reward shaping from game-variable changes (added to the game's own reward).
 
     The paper's ``REWARD_SHAPING_SAFERL``: +0.003 per point of damage dealt (DAMAGECOUNT),
-    +0.01 per point of armor gained, +1 when the plasma gun (WEAPON6) is picked up; ours adds
-    ``kill`` per monster killed (KILLCOUNT), since our boss can be killed.
+    +0.01 per point of armor gained, +1 when the plasma gun (WEAPON6) is picked up. Ours adds
+    ``kill`` per monster killed (KILLCOUNT), since our boss can be killed, and ``suit`` when a
+    radiation suit is picked up: the paper's map signals its suit through ARMOR (its safeguards
+    test ``ARMOR > 0``), so picking it up paid the armor term, while ours is Doom's real
+    radiation suit, which gives no armor; ``suit = 1`` pays what a 100-point armor pickup pays
+    under the paper's 0.01 per point.
     """
 
     damage_dealt: float = 0.003
     armor: float = 0.01
     plasma_gun: float = 1.0
     kill: float = 1.0
+    suit: float = 1.0
 
-    def terms(self, before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
-        """The shaping terms of one step, from the game variables before and after it.
+    def terms(self, before: Mapping[str, float], after: Mapping[str, float], *,
+              suit_picked: bool = False) -> dict[str, float]:
+        """The shaping terms of one step, from the game variables before and after it and
+        whether a radiation suit was picked up during it.
 
         >>> RewardShaping().terms({"DAMAGECOUNT": 0, "ARMOR": 0, "WEAPON6": 0, "KILLCOUNT": 0},
         ...                       {"DAMAGECOUNT": 100, "ARMOR": 0, "WEAPON6": 1, "KILLCOUNT": 0})
-        {'damage_dealt': 0.3, 'armor': 0.0, 'plasma_gun': 1.0, 'kill': 0.0}
+        {'damage_dealt': 0.3, 'armor': 0.0, 'plasma_gun': 1.0, 'kill': 0.0, 'suit': 0.0}
         """
         def gain(name: str) -> float:
             return max(0.0, after[name] - before[name])
@@ -144,6 +151,7 @@ class RewardShaping:
             "armor": self.armor * gain("ARMOR"),
             "plasma_gun": self.plasma_gun * float(before["WEAPON6"] <= 0 < after["WEAPON6"]),
             "kill": self.kill * gain("KILLCOUNT"),
+            "suit": self.suit * float(suit_picked),
         }
 
 
@@ -355,13 +363,14 @@ class DoomEnv(gym.Env):
         before, after = self._variables, self._read_variables()
         self._variables = after
         suits = self._count(state, "RadSuit") if state is not None else self._suits
-        if suits < self._suits:
+        suit_picked = suits < self._suits
+        if suit_picked:
             self._suit_until = self.game.get_episode_time() + SUIT_TICS
         self._suits = suits
         info = self._info(before, after, attack=bool(self._attack is not None and buttons[self._attack]))
         terms = {"game": float(game_reward)}
         if self.shaping is not None:
-            terms |= self.shaping.terms(before, after)
+            terms |= self.shaping.terms(before, after, suit_picked=suit_picked)
         info["reward_terms"] = terms
         return self._observe(), sum(terms.values()), finished and not timeout, timeout, info
 

@@ -203,6 +203,11 @@ def parse_llm_experiment(text: str, file: str = "<config>", *,
     folder = Path(base) if base is not None else Path.cwd()
     data = _parse_text(text, file, False)
     c = _Checker(text, file, False)
+    if isinstance(data, dict) and "model" not in data and ("env" in data or "seeds" in data):
+        key = "env" if "env" in data else "seeds"
+        raise c.error((key,), "this is an RL curriculum (it has `env` or `seeds` and no `model`), "
+                              "not an LLM fine-tuning experiment",
+                      hint=f"run it with `safeguards curriculum {file}`")
     c.keys(data, _TOP_KEYS, (), "the file")
     experiment = LLMExperiment(name=Path(file).stem, model="smollm2", stages=[])
 
