@@ -20,6 +20,10 @@ method over its seeds; :func:`summary_markdown` renders the table; :func:`write_
     for PPO runs, whose methods differ in episode lengths but not in budget).
 ``test.png``
     success and violation rate of the greedy test, per method (mean ± std over seeds).
+``task_return.png``
+    the task reward of every training episode (``task_return``: the environment's reward
+    without the safeguard's shaping or penalty; ``return`` for runs that did not log it),
+    averaged like ``value_s0.png``: the learning curve.
 
 Standard deviations are over seeds, population form (``ddof = 0``), in the table and the plots.
 
@@ -52,11 +56,12 @@ from safeguards.files import write_atomic
 
 __all__ = ["Run", "MethodSummary", "ReportError", "load_run", "find_runs", "load_runs",
            "moving_average", "summarize", "summary_markdown", "summary_json", "write_report",
-           "plot_value_s0", "plot_violations", "plot_cumulative_violations", "plot_test",
-           "PLOTS"]
+           "plot_value_s0", "plot_task_return", "plot_violations", "plot_cumulative_violations",
+           "plot_test", "PLOTS"]
 
 #: The PNG files :func:`write_report` renders.
-PLOTS = ("value_s0.png", "violations_per_stage.png", "cumulative_violations.png", "test.png")
+PLOTS = ("value_s0.png", "violations_per_stage.png", "cumulative_violations.png", "test.png",
+         "task_return.png")
 DASH = "–"
 
 
@@ -129,6 +134,11 @@ class Run:
 
     def value_s0(self) -> np.ndarray:
         return np.array([float(r.get("value_s0", math.nan)) for r in self.rows], dtype=float)
+
+    def task_returns(self) -> np.ndarray:
+        """Per episode: the task reward (``task_return``, else ``return``)."""
+        return np.array([float(r.get("task_return", r.get("return", math.nan)))
+                         for r in self.rows], dtype=float)
 
     def frames(self) -> np.ndarray | None:
         """The agent step at which every episode ended (PPO runs), else None."""
@@ -479,9 +489,10 @@ def _stage_lines(ax: Any, runs: Sequence[Run], by_frames: bool = False) -> None:
                     textcoords="offset points", fontsize=7, color="0.4")
 
 
-def plot_value_s0(runs: Sequence[Run], path: str | os.PathLike[str], *,
-                  fraction: float = 0.03) -> None:
-    """The value at the start state per episode (moving average, mean ± std over seeds)."""
+def _plot_episode_series(runs: Sequence[Run], path: str | os.PathLike[str], series: Any,
+                         ylabel: str, title: str, fraction: float) -> None:
+    """One line per method: ``series(run)`` (a value per episode) as a trailing moving
+    average, mean ± std over seeds, on the agent-step axis for PPO runs."""
     plt = _pyplot()
     groups = _groups(r for r in runs if r.rows)
     colors = _colors(list(groups))
@@ -490,10 +501,10 @@ def plot_value_s0(runs: Sequence[Run], path: str | os.PathLike[str], *,
     window = window_for(longest, fraction)
     grid = _frames_grid(runs)
     for label, group in groups.items():
-        series = [moving_average(r.value_s0(), window) for r in group]
+        lines = [moving_average(series(r), window) for r in group]
         if grid is not None:
-            series = [_on_grid(v, r, grid) for v, r in zip(series, group)]
-        mean, std = _nan_mean_std(_stack(series))
+            lines = [_on_grid(v, r, grid) for v, r in zip(lines, group)]
+        mean, std = _nan_mean_std(_stack(lines))
         x = grid if grid is not None else np.arange(len(mean))
         ax.plot(x, mean, color=colors[label], linewidth=1.4, label=f"{label} (n={len(group)})")
         if len(group) > 1:
@@ -501,12 +512,28 @@ def plot_value_s0(runs: Sequence[Run], path: str | os.PathLike[str], *,
                             linewidth=0)
     _stage_lines(ax, runs, grid is not None)
     ax.set_xlabel("agent steps" if grid is not None else "training episode")
-    ax.set_ylabel(r"value at $s_0$: $\max_a Q(s_0, q_0, a)$ (PPO: critic $V(s_0)$)")
-    ax.set_title(f"Value at the start state (moving average over {window} episodes, "
-                 f"{fraction:.0%}; mean ± std over seeds)", fontsize=9)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title} (moving average over {window} episodes, {fraction:.0%}; "
+                 f"mean ± std over seeds)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     _save(fig, Path(path))
+
+
+def plot_value_s0(runs: Sequence[Run], path: str | os.PathLike[str], *,
+                  fraction: float = 0.03) -> None:
+    """The value at the start state per episode (moving average, mean ± std over seeds)."""
+    _plot_episode_series(runs, path, Run.value_s0,
+                         r"value at $s_0$: $\max_a Q(s_0, q_0, a)$ (PPO: critic $V(s_0)$)",
+                         "Value at the start state", fraction)
+
+
+def plot_task_return(runs: Sequence[Run], path: str | os.PathLike[str], *,
+                     fraction: float = 0.03) -> None:
+    """The task reward per training episode (moving average, mean ± std over seeds)."""
+    _plot_episode_series(runs, path, Run.task_returns,
+                         "task return per episode (no safeguard shaping or penalty)",
+                         "Learning curve: task return of training episodes", fraction)
 
 
 def plot_violations(summaries: Sequence[MethodSummary], path: str | os.PathLike[str]) -> None:
@@ -619,5 +646,6 @@ def write_report(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.Path
             plot_violations(summaries, out / PLOTS[1])
             plot_cumulative_violations(runs, out / PLOTS[2])
             plot_test(summaries, out / PLOTS[3])
+            plot_task_return(runs, out / PLOTS[4], fraction=fraction)
             files += [out / name for name in PLOTS]
     return Report(markdown, files, runs, summaries, skipped)
