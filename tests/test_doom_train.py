@@ -255,6 +255,15 @@ def test_report_works_on_the_run_dir(tiny_runs: Path, tmp_path: Path,
     assert [len(m["stage_violations"]) for m in summary] == [3, 3]
 
 
+def test_a_trained_policy_plays_the_recorded_episode(tiny_runs: Path, tmp_path: Path) -> None:
+    from safeguards.envs.doom.render import main as render
+
+    gif, strip = render(["--policy", str(tiny_runs / "reuse" / "seed0" / "stage3.zip"),
+                         "--out", str(tmp_path), "--name", "trained", "--max-steps", "6"])
+    assert gif.name == "trained_episode.gif" and gif.stat().st_size > 0
+    assert strip.name == "trained_frames.png" and strip.stat().st_size > 0
+
+
 def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     experiment = parse(TINY.replace("max_steps = 48", "max_steps = 16\ncheckpoint_every = 64"))
     config = experiment.config("reuse", 0)
@@ -298,7 +307,7 @@ def test_train_with_ppo_checks_its_options(options: list[str], message: str,
 
 
 @pytest.mark.parametrize("name, budget", [("doom_quick", "768 frames"),
-                                          ("doom", "49152 frames")])
+                                          ("doom", "131072 frames")])
 def test_the_shipped_doom_curricula_parse(name: str, budget: str) -> None:
     from safeguards.experiment import find_experiment, load_experiment
 

@@ -3,11 +3,14 @@ labels drawn under it, as an animated GIF and as a frame strip (PNG). Needs Pill
 dependency of matplotlib, which the ``doom`` extra installs).
 
 ``python -m safeguards.envs.doom.render`` redraws ``docs/doom_episode.gif`` and
-``docs/doom_frames.png`` from a scripted episode under the paper's final safeguard.
+``docs/doom_frames.png`` from a scripted episode under the paper's final safeguard;
+``python -m safeguards.envs.doom.render --policy RUN/stage3.zip --name doom_trained`` draws an
+episode of a policy trained by ``safeguards curriculum`` (see :class:`TrainedPolicy`).
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,8 +24,8 @@ from safeguards.files import write_atomic
 from safeguards.gym import SafeguardWrapper
 from safeguards.labels import Labeler
 
-__all__ = ["EpisodeFrame", "record_episode", "save_episode_gif", "save_frame_strip",
-           "annotate", "main"]
+__all__ = ["EpisodeFrame", "TrainedPolicy", "record_episode", "save_episode_gif",
+           "save_frame_strip", "annotate", "main"]
 
 Policy = Callable[[Any, dict[str, Any]], int]
 
@@ -173,10 +176,32 @@ def _write_gif(path: Path, images: list[np.ndarray], fps: float) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def main(out_dir: str | Path = "docs") -> tuple[Path, Path]:
-    """Draw the shipped pictures: the paper's final safeguard (safeguard 2) watching a scripted
-    player who picks up the suit, crosses the lava, skips the gun and walks into the boss
-    area -- a violation."""
+class TrainedPolicy:
+    """A Stable-Baselines3 PPO model saved by ``safeguards curriculum`` (``RUN/stageK.zip``) as
+    a :data:`Policy`: it sees the image and, when it was trained to, the safeguard's state
+    (``info["safeguard_state"]`` of the recording's safeguard, which must be the stage's).
+    ``deterministic=False`` samples actions (seeded), as in training."""
+
+    def __init__(self, path: str | Path, *, deterministic: bool = False, seed: int = 0) -> None:
+        from stable_baselines3 import PPO
+        from gymnasium import spaces
+
+        self.model = PPO.load(str(path), device="cpu")
+        self.model.set_random_seed(seed)
+        self.observes_state = isinstance(self.model.observation_space, spaces.Dict)
+        self.deterministic = deterministic
+
+    def __call__(self, obs: Any, info: dict[str, Any]) -> int:
+        observation = {"obs": obs, "safeguard": info["safeguard_state"]} if self.observes_state else obs
+        action, _ = self.model.predict(observation, deterministic=self.deterministic)
+        return int(action)
+
+
+def main(argv: Sequence[str] | None = None) -> tuple[Path, Path]:
+    """Draw an episode under the paper's final safeguard (safeguard 2). By default the shipped
+    pictures: a scripted player who picks up the suit, crosses the lava, skips the gun and
+    walks into the boss area -- a violation; with ``--policy`` an episode of a trained
+    policy."""
     from importlib import resources
 
     import safeguards
@@ -184,17 +209,31 @@ def main(out_dir: str | Path = "docs") -> tuple[Path, Path]:
     from safeguards.envs.doom.labels import DoomLabeler
     from safeguards.envs.doom.scripted import SKIP_THE_GUN, ScriptedPlayer
 
+    parser = argparse.ArgumentParser(prog="python -m safeguards.envs.doom.render",
+                                     description=main.__doc__)
+    parser.add_argument("--policy", metavar="ZIP", help="a trained PPO (RUN/stage3.zip)")
+    parser.add_argument("--greedy", action="store_true", help="the policy's most likely actions")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-steps", type=int, default=400)
+    parser.add_argument("--out", default="docs", help="folder (default: docs)")
+    parser.add_argument("--name", default="doom", help="files NAME_episode.gif, NAME_frames.png")
+    args = parser.parse_args(argv)
+    if args.policy and not Path(args.policy).is_file():
+        parser.error(f"--policy {args.policy}: no such file (a run's stageK.zip)")
     sg = safeguards.compile(resources.files("safeguards.specs") / "doom" / "safeguard2.sg")
+    policy = (TrainedPolicy(args.policy, deterministic=args.greedy, seed=args.seed)
+              if args.policy else ScriptedPlayer(SKIP_THE_GUN))
     env = DoomEnv("safe_rl", render_mode="rgb_array")
-    out = Path(out_dir)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     try:
-        frames = save_episode_gif(env, ScriptedPlayer(SKIP_THE_GUN), out / "doom_episode.gif",
-                                  sg, DoomLabeler(), title="safeguard2", seed=0,
-                                  steps_after_violation=30)
+        frames = save_episode_gif(env, policy, out / f"{args.name}_episode.gif", sg,
+                                  DoomLabeler(), title="safeguard2", seed=args.seed,
+                                  max_steps=args.max_steps, steps_after_violation=30)
     finally:
         env.close()
-    strip = save_frame_strip(frames, out / "doom_frames.png", "safeguard2")
-    return out / "doom_episode.gif", strip
+    strip = save_frame_strip(frames, out / f"{args.name}_frames.png", "safeguard2")
+    return out / f"{args.name}_episode.gif", strip
 
 
 if __name__ == "__main__":
