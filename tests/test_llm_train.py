@@ -268,3 +268,23 @@ def test_mixing_up_the_two_kinds_of_experiment_file_points_to_the_right_command(
     err = capsys.readouterr().err
     assert "error: this is an RL curriculum" in err
     assert "hint: run it with `safeguards curriculum" in err and "Traceback" not in err
+
+
+def test_bench_llm_quick_reads_several_run_directories(full_run: Path, config_file: Path,
+                                                       tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_llm.py"
+    runs = str(full_run.parent)
+    subprocess.run([sys.executable, str(bench), "--quick", "--config", str(config_file),
+                    "--runs", runs, "--runs", runs, "--out-dir", str(tmp_path), "--skip-speed",
+                    "--shield-max-new-tokens", "6"], check=True, timeout=300,
+                   capture_output=True, text=True)
+    data = json.loads((tmp_path / "llm_quick.json").read_text())
+    assert list(data["training"]) == ["progressive", "progressive [tiny]"]
+    evaluations = data["training"]["progressive"]["evaluations"]
+    assert len(evaluations) == 2 and all(e["perplexity_base"] > 1 for e in evaluations)
+    assert data["shield_quality"]["shielded"]["violation_rate_by_stage"][0] == 0
+    table = (tmp_path / "llm_quick.md").read_text()
+    assert "| progressive [tiny]: after stage 2 (" in table and "perplexity (base model)" in table
