@@ -215,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> tuple[Path, Path]:
     parser.add_argument("--greedy", action="store_true", help="the policy's most likely actions")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=400)
+    parser.add_argument("--every", type=int, default=2, help="GIF: every N-th step (default 2)")
     parser.add_argument("--out", default="docs", help="folder (default: docs)")
     parser.add_argument("--name", default="doom", help="files NAME_episode.gif, NAME_frames.png")
     args = parser.parse_args(argv)
@@ -229,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> tuple[Path, Path]:
     try:
         frames = save_episode_gif(env, policy, out / f"{args.name}_episode.gif", sg,
                                   DoomLabeler(), title="safeguard2", seed=args.seed,
-                                  max_steps=args.max_steps, steps_after_violation=30)
+                                  max_steps=args.max_steps, steps_after_violation=30,
+                                  every=args.every)
     finally:
         env.close()
     strip = save_frame_strip(frames, out / f"{args.name}_frames.png", "safeguard2")
