@@ -106,6 +106,12 @@ def test_same_method_under_two_roots_gets_prefixed(tmp_path):
     assert [r.label for r in runs] == ["layout1/paper", "layout2/paper"]
 
 
+def test_task_returns_prefer_the_task_reward():
+    rows = [{"episode": 0, "return": -1.0, "task_return": 0.5}, {"episode": 1, "return": 2.0}]
+    run = report.Run(path=Path("r"), method="m", seed=0, rows=rows)
+    assert run.task_returns().tolist() == [0.5, 2.0]
+
+
 def test_moving_average_and_window():
     assert report.window_for(100) == 3 and report.window_for(10) == 1
     values = np.arange(10, dtype=float)
