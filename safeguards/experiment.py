@@ -656,7 +656,7 @@ def build_experiment(data: Any, *, file: str = "<config>", text: str = "",
     if not isinstance(data, dict):
         raise c.error((), "the experiment file must be a table of keys (name, seeds, stages, "
                           "methods, ...)")
-    if "model" in data and "model" not in _TOP_KEYS:
+    if "model" in data:
         raise c.error(("model",), "this is an LLM fine-tuning experiment (it names a `model`), "
                                   "not an RL curriculum",
                       hint=f"run it with `safeguards llm train {file}`")

@@ -47,7 +47,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -489,8 +489,9 @@ def _stage_lines(ax: Any, runs: Sequence[Run], by_frames: bool = False) -> None:
                     textcoords="offset points", fontsize=7, color="0.4")
 
 
-def _plot_episode_series(runs: Sequence[Run], path: str | os.PathLike[str], series: Any,
-                         ylabel: str, title: str, fraction: float) -> None:
+def _plot_episode_series(runs: Sequence[Run], path: str | os.PathLike[str],
+                         series: Callable[[Run], np.ndarray], ylabel: str, title: str,
+                         fraction: float) -> None:
     """One line per method: ``series(run)`` (a value per episode) as a trailing moving
     average, mean ± std over seeds, on the agent-step axis for PPO runs."""
     plt = _pyplot()

@@ -192,7 +192,9 @@ class TrainedPolicy:
         self.deterministic = deterministic
 
     def __call__(self, obs: Any, info: dict[str, Any]) -> int:
-        observation = {"obs": obs, "safeguard": info["safeguard_state"]} if self.observes_state else obs
+        observation = obs
+        if self.observes_state:  # the training env's dict observation (observe="dict")
+            observation = {"obs": obs, "safeguard": info["safeguard_state"]}
         action, _ = self.model.predict(observation, deterministic=self.deterministic)
         return int(action)
 
