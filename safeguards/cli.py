@@ -216,23 +216,11 @@ def _os_error_message(error: OSError) -> str:
 
 
 def _load_spec(name: str) -> Any:
-    """Load SPEC: a local path, else a spec shipped with the package."""
-    from safeguards.errors import SpecError
-    from safeguards.spec.loader import load_spec, load_spec_text
-    from safeguards.spec.shipped import shipped_spec, shipped_specs
+    """Load SPEC: a local path, a spec shipped with the package, or spec text (no formula:
+    that is ``--ltl``)."""
+    from safeguards.spec.resolve import resolve_spec
 
-    if os.path.exists(name):
-        return load_spec(name)
-    target = shipped_spec(name)
-    if target is not None:
-        if isinstance(target, os.PathLike):
-            return load_spec(os.fspath(target))
-        return load_spec_text(target.read_text(encoding="utf-8"), file=name)
-    shipped = shipped_specs()
-    hint = "give the path of a .sg file"
-    if shipped:
-        hint += "; shipped specs: " + ", ".join(shipped)
-    raise SpecError(f"spec file `{name}` does not exist", file=name, hint=hint)
+    return resolve_spec(name, formulas=False).load()
 
 
 def _compile(args: argparse.Namespace) -> Any:

@@ -15,49 +15,67 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Sequence
 
-from safeguards.automata.analysis import Verdict
-from safeguards.automata.build import Component, RuleInfo, compile_rule, component_from_raw, product
-from safeguards.automata.guards import guard_to_bdd
+from safeguards.automata.build import Component, compile_rule, product
 from safeguards.automata.mtbdd import MTBDD
-from safeguards.automata.raw import RawAutomaton
 from safeguards.automata.safeguard import Safeguard
 from safeguards.errors import SpecError
 from safeguards.spec import ast
-from safeguards.spec.loader import load_spec, load_spec_text, spec_from_formula
+from safeguards.spec.loader import spec_from_formula
 from safeguards.spec.parser import parse_ltl
-from safeguards.spec.shipped import load_shipped_spec
+from safeguards.spec.resolve import SpecSource, resolve_spec
 
-__all__ = ["compile", "compile_ltl", "compile_spec", "from_edges", "Backend"]
+__all__ = ["compile", "compile_ltl", "compile_spec", "load_safeguard", "Backend"]
 
 Backend = Literal["native", "spot"]
 
 
-def _looks_like_path(source: str | os.PathLike[str]) -> bool:
-    if isinstance(source, os.PathLike):
-        return True
-    return "\n" not in source and (source.endswith(".sg") or os.path.isfile(source))
-
-
 def compile(source: str | os.PathLike[str] | ast.Spec, *,
-            semantics: ast.Semantics | None = None, backend: Backend = "native") -> Safeguard:
-    """Compile a spec file path, a shipped spec's name (``"minecraft/safeguard3"``), spec-file
-    text, or a loaded :class:`~safeguards.spec.ast.Spec`.
+            semantics: ast.Semantics | None = None, backend: Backend = "native",
+            base: str | os.PathLike[str] | None = None) -> Safeguard:
+    """Compile a spec file path (relative to ``base``, default the current folder), a shipped
+    spec's name (``"minecraft/safeguard3"``), spec-file text, an LTL formula
+    (:func:`~safeguards.spec.resolve.resolve_spec` decides which), or a loaded
+    :class:`~safeguards.spec.ast.Spec`.
 
     ``semantics``, if given, overrides the semantics of every LTL rule.  ``backend`` is
     ``"native"`` (pure Python) or ``"spot"`` (needs ``pip install 'safeguards[spot]'``).
+
+    >>> compile("G !lava").props, compile("minecraft/safeguard0").name
+    (('lava',), 'minecraft_safeguard0')
     """
-    if isinstance(source, ast.Spec):
-        spec = source
-    elif _looks_like_path(source):
-        spec = load_spec(source)
-    else:
-        text = str(source)
-        shipped = load_shipped_spec(text) if "\n" not in text else None
-        spec = shipped if shipped is not None else load_spec_text(text)
+    spec = source if isinstance(source, ast.Spec) else resolve_spec(source, base=base).load()
     return compile_spec(spec, semantics=semantics, backend=backend)
+
+
+@lru_cache(maxsize=256)
+def _load_cached(source: SpecSource, stamp: tuple[int, int] | None,
+                 semantics: ast.Semantics | None, backend: Backend) -> Safeguard:
+    return compile_spec(source.load(), semantics=semantics, backend=backend)
+
+
+def load_safeguard(spec: Safeguard | str | os.PathLike[str], *,
+                   base: str | os.PathLike[str] | None = None,
+                   semantics: ast.Semantics | None = None,
+                   backend: Backend = "native") -> Safeguard:
+    """:func:`compile`, cached: the same spec (a file: unchanged since) compiles once per
+    process.  A :class:`~safeguards.automata.Safeguard` is returned as it is.  Learners,
+    wrappers, reward functions and configs all resolve their ``spec`` through this.
+
+    >>> load_safeguard("minecraft/safeguard3") is load_safeguard("minecraft/safeguard3")
+    True
+    """
+    if isinstance(spec, Safeguard):
+        return spec
+    source = resolve_spec(spec, base=base)
+    stamp = None
+    if source.kind == "path":
+        stat = os.stat(source.value)
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    return _load_cached(source, stamp, semantics, backend)
 
 
 def compile_ltl(formula: str | ast.Formula, *, semantics: ast.Semantics = "finite",
@@ -132,41 +150,3 @@ def _with_source(error: SpecError, spec: ast.Spec) -> SpecError:
         except OSError:
             pass
     return error
-
-
-def from_edges(props: Sequence[str], edges: Sequence[Sequence[tuple[ast.Formula, int]]],
-               accepting: Sequence[bool], *, name: str = "automaton",
-               semantics: ast.Semantics = "finite", verdicts: Sequence[Verdict] | None = None,
-               description: str = "") -> Safeguard:
-    """A one-rule safeguard from an explicit deterministic automaton (state 0 initial).
-
-    ``edges[q]`` lists ``(guard, target)`` pairs; guards must be disjoint, and valuations no guard
-    takes go to a rejecting sink.  Under infinite semantics give ``verdicts`` (LTL3) or the
-    automaton is read as a safety monitor whose non-accepting states are bad traps.
-
-    >>> from safeguards.spec.parser import parse_boolean
-    >>> sg = from_edges(["a"], [[(parse_boolean("!a"), 0)]], [True])
-    >>> sg.verdict(sg.step(0, {"a"}))
-    <Verdict.VIOLATED: 'violated'>
-    """
-    m = MTBDD(len(props))
-    index = {p: i for i, p in enumerate(props)}
-    n = len(edges)
-    trans = []
-    for q, out in enumerate(edges):
-        diagram = m.terminal(n)
-        for guard, target in out:
-            diagram = m.ite(guard_to_bdd(m, guard, index), m.terminal(target), diagram)
-        trans.append(diagram)
-    trans.append(m.terminal(n))
-    raw = RawAutomaton(trans, list(accepting) + [False], [not a for a in accepting] + [True],
-                       verdicts=(list(verdicts) + [Verdict.VIOLATED]) if verdicts is not None
-                       else None)
-    fragment = "finite" if semantics == "finite" else "safety" if verdicts is None else "general"
-    info = RuleInfo(name, "automaton", semantics, 1.0, name, fragment)
-    component = component_from_raw(m, info, raw)
-    prod = product(m, [component])
-    return Safeguard.from_diagrams(m, prod.aut.trans, accepting=prod.aut.accepting,
-                                   verdicts=prod.verdicts, rules=[info], components=prod.components,
-                                   props=props, name=name, description=description,
-                                   semantics=semantics)

@@ -101,8 +101,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from safeguards.errors import SafeguardsError, did_you_mean
-from safeguards.spec.shipped import shipped_spec, shipped_specs
+from safeguards.errors import SafeguardsError, SpecError, did_you_mean
+from safeguards.spec.resolve import resolve_spec
 
 __all__ = ["ConfigError", "Experiment", "MethodSpec", "load_experiment", "parse_experiment",
            "build_experiment", "find_experiment", "shipped_experiments", "parse_seeds",
@@ -552,30 +552,14 @@ def _parse_text(text: str, file: str, yaml: bool) -> Any:
                           hint="see https://toml.io for the syntax") from None
 
 
-_PATHLIKE = re.compile(r"^[\w.\-/\\~]+$")
-
-
 def _resolve_spec(value: str, base: Path) -> tuple[str | None, str | None, str | None]:
     """``(spec for the learner, error, hint)``: an existing file (made absolute, relative to
-    ``base``), a shipped spec name, spec text, or an LTL formula."""
-    if "\n" in value:
-        return value, None, None
-    candidate = Path(os.path.expanduser(value))
-    if not candidate.is_absolute():
-        candidate = base / candidate
-    if candidate.is_file():
-        return os.fspath(candidate.resolve()), None, None
-    if shipped_spec(value) is not None:
-        return value, None, None
-    if value.endswith(".sg") or (_PATHLIKE.match(value) and ("/" in value or "\\" in value)):
-        shipped = shipped_specs()
-        hint = did_you_mean(value.removesuffix(".sg"), shipped)
-        if hint is None:
-            hint = f"a spec is a .sg path relative to {base}, a shipped spec (" + \
-                   ", ".join(shipped[:8]) + (", …" if len(shipped) > 8 else "") + \
-                   ") or an LTL formula"
-        return None, f"spec file `{value}` does not exist", hint
-    return value, None, None  # an LTL formula: compiled below
+    ``base``), a shipped spec name, spec text, or an LTL formula
+    (:func:`~safeguards.spec.resolve.resolve_spec`)."""
+    try:
+        return resolve_spec(value, base=base).value, None, None
+    except SpecError as error:
+        return None, error.message, error.hint
 
 
 def find_experiment(name: str) -> Path:
@@ -991,7 +975,8 @@ def _check_semantics(c: _Checker, experiment: Experiment, own_env: Sequence[bool
         raise ConfigError("curricula need Gymnasium: pip install 'safeguards[gridworld]'",
                           file=c.file) from None
     from safeguards.labels import check_coverage
-    from safeguards.learn.curriculum import load_safeguard, make_env, resolve_labeler
+    from safeguards.compiler import load_safeguard
+    from safeguards.learn.curriculum import make_env, resolve_labeler
 
     compiled: dict[str, Any] = {}
 

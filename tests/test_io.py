@@ -28,7 +28,7 @@ from safeguards import BackendUnavailable, SpecError, Verdict
 from safeguards.automata.io import (
     from_dict, from_hoa, from_json, render, to_dict, to_dot, to_hoa, to_json,
 )
-from safeguards.compiler import from_edges
+from safeguards.automata.explicit import from_edges
 from safeguards.spec.parser import parse_boolean
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"

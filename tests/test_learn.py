@@ -10,9 +10,10 @@ import pytest
 from gymnasium import spaces
 
 from safeguards.labels import PropositionLabeler, proposition
+from safeguards import load_safeguard
 from safeguards.learn import (
     CurriculumConfig, MonitorTable, QLearningConfig, QTable, Stage, evaluate, greedy_episode,
-    load_safeguard, run_curriculum, run_episode,
+    run_curriculum, run_episode,
 )
 from safeguards.learn.curriculum import _begin_stage, _plan
 from safeguards.learn.qlearning import FearModel

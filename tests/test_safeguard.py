@@ -121,7 +121,7 @@ def test_pending_rules_name_unmet_obligations() -> None:
 
 
 def test_from_edges_builds_a_safeguard_from_an_explicit_automaton() -> None:
-    from safeguards.compiler import from_edges
+    from safeguards.automata.explicit import from_edges
 
     sg = from_edges(["a", "b"], [[(parse_boolean("a & !b"), 1), (parse_boolean("!a"), 0)],
                                  [(parse_boolean("true"), 1)]], [True, True])

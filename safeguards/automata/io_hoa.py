@@ -21,7 +21,7 @@ go to a rejecting sink).  Finite-word reading:
   rejected);
 * ``Acceptance: 0 t`` (Spot's monitors): every state accepts, only missing letters reject.
 
-Imports go through :func:`safeguards.compiler.from_edges` (which minimises; merged states get
+Imports go through :func:`safeguards.automata.explicit.from_edges` (which minimises; merged states get
 joined names), except that consistent ``safeguards-verdicts`` under infinite or mixed semantics
 are kept state for state.
 
@@ -43,6 +43,7 @@ from typing import Any, Sequence
 
 from safeguards.automata.analysis import Verdict, finite_verdicts
 from safeguards.automata.build import RuleInfo
+from safeguards.automata.explicit import from_edges
 from safeguards.automata.guards import bdd_to_formula, guard_to_bdd
 from safeguards.automata.mtbdd import MTBDD
 from safeguards.automata.safeguard import Safeguard
@@ -593,8 +594,6 @@ def from_hoa(text: str, *, semantics: str | None = None, file: str | None = None
     mixed semantics; finite verdicts follow from the automaton).  Malformed or non-deterministic
     input raises :class:`~safeguards.errors.SpecError` pointing into ``text``.
     """
-    from safeguards.compiler import from_edges
-
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     parser = _Parser(text, file)

@@ -20,8 +20,8 @@ from typing import Any
 
 import gymnasium as gym
 
-import safeguards
 from safeguards.automata import Safeguard
+from safeguards.compiler import load_safeguard
 from safeguards.gym.rewards import (
     PaperShaping, Penalty, PotentialShaping, RewardMode, SafeguardStep, potential, reward_mode,
 )
@@ -43,8 +43,8 @@ def make_safeguarded(env: str | gym.Env, spec: str | os.PathLike[str] | Safeguar
                      **wrapper_kwargs: Any) -> SafeguardWrapper:
     """Build a safeguarded environment from an env id (or instance) and a spec.
 
-    ``spec`` is a compiled safeguard, a spec file path, spec-file text, or an LTL formula
-    (anything without a newline that is not a path is read as a formula).
+    ``spec`` is a compiled safeguard, a spec file path, a shipped spec name, spec-file text, or
+    an LTL formula (:func:`safeguards.compiler.load_safeguard`).
     ``env_max_episode_steps`` puts the time limit *inside* the safeguard wrapper, so that
     obligations still pending at truncation are reported (``gym.make(...,
     max_episode_steps=N)`` would put it outside, where the wrapper cannot see it).
@@ -53,16 +53,7 @@ def make_safeguarded(env: str | gym.Env, spec: str | os.PathLike[str] | Safeguar
     base = gym.make(env, **extra, **(env_kwargs or {})) if isinstance(env, str) else env
     if env_max_episode_steps is not None and not isinstance(env, str):
         base = gym.wrappers.TimeLimit(base, env_max_episode_steps)
-    return SafeguardWrapper(base, _safeguard(spec), labeler, **wrapper_kwargs)
-
-
-def _safeguard(spec: str | os.PathLike[str] | Safeguard) -> Safeguard:
-    if isinstance(spec, Safeguard):
-        return spec
-    text = os.fspath(spec)
-    if "\n" in text or text.endswith(".sg") or os.path.isfile(text):
-        return safeguards.compile(text)
-    return safeguards.compile_ltl(text)
+    return SafeguardWrapper(base, load_safeguard(spec), labeler, **wrapper_kwargs)
 
 
 if "safeguards/Safeguarded-v0" not in gym.registry:

@@ -11,8 +11,7 @@ Needs the ``gridworld`` extra (Gymnasium; MiniGrid for the Minecraft gridworld).
 """
 
 from safeguards.learn.curriculum import (
-    BASELINES, CurriculumConfig, CurriculumResult, Stage, TestResult, evaluate, load_safeguard,
-    run_curriculum,
+    BASELINES, CurriculumConfig, CurriculumResult, Stage, TestResult, evaluate, run_curriculum,
 )
 from safeguards.learn.qlearning import (
     EpisodeStats, FearModel, MonitorTable, QLearningConfig, QTable, greedy_episode, run_episode,
@@ -21,7 +20,7 @@ from safeguards.learn.transfer import TRANSFERS, behaviour_distance, semantic_so
 
 __all__ = [
     "Stage", "CurriculumConfig", "CurriculumResult", "TestResult", "run_curriculum", "evaluate",
-    "load_safeguard", "BASELINES", "TRANSFERS", "QLearningConfig", "QTable", "MonitorTable",
+    "BASELINES", "TRANSFERS", "QLearningConfig", "QTable", "MonitorTable",
     "FearModel", "EpisodeStats", "run_episode", "greedy_episode", "semantic_sources",
     "behaviour_distance", "slot_map",
 ]

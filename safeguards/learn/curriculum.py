@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 
-import safeguards
 from safeguards.automata import Safeguard
+from safeguards.compiler import load_safeguard
 from safeguards.learn.qlearning import (
     UPDATES, EpisodeStats, FearModel, LetterCache, MonitorTable, QLearningConfig, QTable,
     greedy_episode, run_episode,
@@ -54,7 +54,6 @@ from safeguards.learn.transfer import (
 from safeguards.labels import Labeler, check_coverage
 from safeguards.learn.deep_config import DeepConfig
 from safeguards.runs import METRIC_FIELDS, Progress, RunDir, read_metrics, to_json
-from safeguards.spec.shipped import shipped_spec
 
 if TYPE_CHECKING:
     from safeguards.learn.deep import DeepResult
@@ -203,32 +202,6 @@ class CurriculumConfig:
 
 
 # -- resolving specs, environments, labelers ----------------------------------------------------
-
-_SAFEGUARDS: dict[str, Safeguard] = {}
-
-
-def load_safeguard(spec: str | Safeguard) -> Safeguard:
-    """Compile a spec: a ``.sg`` path, a shipped name (``minecraft/safeguard3``), spec text, or
-    an LTL formula (compiled once per process)."""
-    if isinstance(spec, Safeguard):
-        return spec
-    if spec in _SAFEGUARDS:
-        return _SAFEGUARDS[spec]
-    if os.path.isfile(spec) or "\n" in spec:
-        sg = safeguards.compile(spec)
-    else:
-        shipped = _shipped_spec(spec)
-        sg = safeguards.compile(shipped) if shipped is not None else safeguards.compile_ltl(spec)
-    _SAFEGUARDS[spec] = sg
-    return sg
-
-
-def _shipped_spec(name: str) -> str | None:
-    target = shipped_spec(name)
-    if target is None:
-        return None
-    return os.fspath(target) if isinstance(target, os.PathLike) else target.read_text("utf-8")
-
 
 #: Modules that register the ``safeguards/`` environment ids, imported on demand.
 ENV_MODULES = ("safeguards.envs.gridworld.minecraft", "safeguards.envs.doom")

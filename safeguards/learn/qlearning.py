@@ -153,7 +153,7 @@ class MonitorTable:
     task reward and must not depend on end-of-episode pending rules: ``paper``, ``penalty``,
     ``task`` are).
 
-    >>> from safeguards.learn import load_safeguard
+    >>> from safeguards import load_safeguard
     >>> table = MonitorTable(load_safeguard("minecraft/safeguard0"), n_slots=6)
     >>> table.slot, table.violation, table.reward
     ([0, 5], [False, True], [[0.1, -0.1], [0.0, 0.0]])

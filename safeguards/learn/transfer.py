@@ -181,7 +181,7 @@ def semantic_sources(stages: Sequence[Safeguard], k: int, *, horizon: int = 4,
     """For each live state ``q`` of ``stages[k]``: the earlier-stage states ``(j, p)`` (``j < k``,
     ``p`` live in ``stages[j]``) at minimal :func:`behaviour_distance` from it.
 
-    >>> from safeguards.learn import load_safeguard
+    >>> from safeguards import load_safeguard
     >>> sg0 = load_safeguard("minecraft/safeguard0")
     >>> sg1 = load_safeguard("minecraft/safeguard1")
     >>> semantic_sources([sg0, sg1], 1)

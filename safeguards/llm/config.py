@@ -64,12 +64,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safeguards.compiler import load_safeguard
 from safeguards.errors import SafeguardsError
 from safeguards.experiment import (ConfigError, _at_least, _Checker, _in, _one_of, _parse_text,
                                    _resolve_spec, find_experiment)
 
 __all__ = ["LLMStage", "TrainSettings", "EvalSettings", "LLMExperiment", "METHODS",
-           "parse_llm_experiment", "load_llm_experiment", "compile_stage_spec", "make_labeler"]
+           "parse_llm_experiment", "load_llm_experiment", "make_labeler"]
 
 #: The methods a file may list.
 METHODS = ("progressive", "final_spec", "no_finetune")
@@ -272,21 +273,6 @@ def parse_llm_experiment(text: str, file: str = "<config>", *,
     return experiment
 
 
-def compile_stage_spec(spec: str) -> Any:
-    """The safeguard of a stage's ``spec``: a ``.sg`` path, spec text, a shipped spec name, or
-    else an LTL formula.
-
-    >>> compile_stage_spec("G !pii").props, compile_stage_spec("llm/no_pii").name
-    (('pii',), 'llm_no_pii')
-    """
-    import safeguards
-    from safeguards.spec.shipped import shipped_spec
-
-    if os.path.isfile(spec) or "\n" in spec or shipped_spec(spec) is not None:
-        return safeguards.compile(spec)
-    return safeguards.compile_ltl(spec)
-
-
 def _check_specs(c: _Checker, experiment: LLMExperiment) -> None:
     """Every spec compiles and reads only propositions the labeler emits."""
     from safeguards.llm.rewards import check_labeler
@@ -298,7 +284,7 @@ def _check_specs(c: _Checker, experiment: LLMExperiment) -> None:
         c.add(("labeler",), str(error))
     for k, stage in enumerate(experiment.stages):
         try:
-            safeguard = compile_stage_spec(stage.spec)
+            safeguard = load_safeguard(stage.spec)
         except SafeguardsError as error:
             c.add(("stages", k, "spec"), f"spec `{stage.spec}` does not compile", detail=str(error))
             continue

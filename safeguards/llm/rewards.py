@@ -34,23 +34,14 @@ from typing import Any
 
 from safeguards.automata.analysis import Verdict
 from safeguards.automata.safeguard import Safeguard
+from safeguards.compiler import load_safeguard
 from safeguards.errors import did_you_mean
 from safeguards.labels import LabelError
 from safeguards.llm.events import TextLabeler, default_text_labeler
 
-__all__ = ["make_reward_func", "violated_rules", "completion_text", "as_safeguard",
-           "check_labeler"]
+__all__ = ["make_reward_func", "violated_rules", "completion_text", "check_labeler"]
 
 RewardFunc = Callable[..., list[float]]
-
-
-def as_safeguard(spec: Safeguard | str | os.PathLike[str]) -> Safeguard:
-    """A compiled safeguard, or compile a spec file path, a shipped spec name or spec text."""
-    if isinstance(spec, Safeguard):
-        return spec
-    from safeguards import compile as compile_spec
-
-    return compile_spec(spec)
 
 
 def check_labeler(safeguard: Safeguard, labeler: TextLabeler) -> None:
@@ -117,7 +108,7 @@ def make_reward_func(spec: Safeguard | str | os.PathLike[str],
     function's ``__name__`` (TRL logs ``rewards/<name>``), default ``safeguard_<spec name>``.
     The returned function also carries ``.safeguard`` and ``.labeler``.
     """
-    safeguard = as_safeguard(spec)
+    safeguard = load_safeguard(spec)
     labeler = labeler or default_text_labeler()
     check_labeler(safeguard, labeler)
     penalties = {rule.name: float(rule.penalty if violation_penalty is None else violation_penalty)

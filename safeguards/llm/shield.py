@@ -72,7 +72,7 @@ from safeguards.automata.safeguard import Safeguard
 from safeguards.errors import SafeguardsError
 from safeguards.llm.events import TextLabeler, default_text_labeler
 from safeguards.llm.index import TokenIndex
-from safeguards.llm.rewards import as_safeguard
+from safeguards.compiler import load_safeguard
 
 __all__ = ["SafeguardLogitsProcessor", "ShieldWarning", "ShieldError", "FALLBACKS"]
 
@@ -110,7 +110,7 @@ class SafeguardLogitsProcessor(LogitsProcessor):
         if fallback not in FALLBACKS:
             raise ShieldError(f"unknown fallback {fallback!r} (choose one of "
                               f"{', '.join(FALLBACKS)})")
-        self.safeguard = as_safeguard(safeguard)
+        self.safeguard = load_safeguard(safeguard)
         self.labeler = labeler or default_text_labeler()
         if index is None:
             if tokenizer is None:

@@ -34,7 +34,8 @@ from typing import Any, Callable, Sequence
 from safeguards.automata.safeguard import Safeguard
 from safeguards.errors import SafeguardsError
 from safeguards.files import write_atomic
-from safeguards.llm.config import LLMExperiment, compile_stage_spec, make_labeler
+from safeguards.compiler import load_safeguard
+from safeguards.llm.config import LLMExperiment, make_labeler
 from safeguards.llm.rewards import completion_text, make_reward_func, violated_rules
 from safeguards.runs import Progress, RunDir, read_metrics
 
@@ -72,7 +73,7 @@ class RuleJudge:
 
 def stage_safeguards(experiment: LLMExperiment) -> list[Safeguard]:
     """The compiled safeguard of every stage."""
-    return [compile_stage_spec(stage.spec) for stage in experiment.stages]
+    return [load_safeguard(stage.spec) for stage in experiment.stages]
 
 
 def _rates(judged: Sequence[frozenset[str]], rules: Sequence[str],

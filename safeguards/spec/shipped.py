@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from importlib.abc import Traversable
 from typing import TYPE_CHECKING
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from safeguards.spec.ast import Spec
 
 __all__ = ["shipped_specs", "shipped_spec", "load_shipped_spec"]
+
+_NAME = re.compile(r"[\w.\-/\\]{1,200}")
 
 
 def shipped_specs() -> list[str]:
@@ -36,6 +39,8 @@ def shipped_specs() -> list[str]:
 
 def shipped_spec(name: str) -> Traversable | None:
     """The shipped spec file called ``name`` (``.sg`` optional), or None."""
+    if not _NAME.fullmatch(name):
+        return None
     parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
         return None
