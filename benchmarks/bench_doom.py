@@ -50,7 +50,7 @@ from bench_wrapper import interleaved, run_single  # noqa: E402
 
 from safeguards.gym import SafeguardWrapper  # noqa: E402
 from safeguards import load_safeguard  # noqa: E402
-from safeguards.learn.curriculum import make_env  # noqa: E402
+from safeguards.learn.common import make_env  # noqa: E402
 from safeguards.learn.deep_envs import product_env  # noqa: E402
 from safeguards.runs import read_metrics  # noqa: E402
 

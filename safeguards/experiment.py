@@ -47,8 +47,7 @@ An experiment file is TOML (or YAML, when PyYAML is installed and the file ends 
 The deep learner (PPO from pixels, :mod:`safeguards.learn.deep`) is chosen in ``[train]``; its
 stages give ``frames`` (agent steps, i.e. policy decisions summed over the vector
 environments; one agent step is ``frame_skip`` game tics) instead of ``episodes``, and it has
-its own settings (:data:`PPO_TRAIN_KEYS`, the :class:`~safeguards.learn.deep_config.DeepConfig`
-fields of the same names)::
+its own settings (the :class:`~safeguards.learn.config.DeepConfig` fields of the same names)::
 
     [train]
     learner = "ppo"                     # "tabular" (default) | "ppo"
@@ -70,8 +69,12 @@ fields of the same names)::
 
     methods = ["reuse", "reset", "scratch", "no_safeguard"]   # transfers: reuse | reset
 
-Errors name the file and the line (found by searching the key in the text) and exit with
-status 2 on the command line:
+Every table is validated by the learner's configuration class
+(:mod:`safeguards.learn.config`, pydantic; the ``[train]`` keys are its fields, the same ones
+the Python API takes), and a new learner registers in
+:data:`safeguards.learn.curriculum.LEARNERS`.  Errors name the file and the line (found by
+searching the key in the text, :func:`safeguards.config.locate`) and exit with status 2 on the
+command line:
 
 >>> text = '''
 ... [[stages]]
@@ -93,254 +96,31 @@ hint: did you mean `transfer`?
 from __future__ import annotations
 
 import importlib
-import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from safeguards.config import (
+    Checker, ConfigError, at_least, describe, locate, one_of, parse_config_text, schema_fields,
+)
 from safeguards.errors import SafeguardsError, SpecError, did_you_mean
 from safeguards.spec.resolve import resolve_spec
 
 __all__ = ["ConfigError", "Experiment", "MethodSpec", "load_experiment", "parse_experiment",
            "build_experiment", "find_experiment", "shipped_experiments", "parse_seeds",
-           "locate", "TRAIN_KEYS", "PPO_TRAIN_KEYS"]
-
-# The learner's choices (safeguards.learn, which needs Gymnasium; tests/test_cli_train.py
-# checks that these agree with it).
-_TRANSFERS = ("none", "warm", "paper", "semantic")
-_BASELINES = ("no_safeguard", "scratch", "intrinsic_fear")
-_REWARDS = ("paper", "penalty", "task", "potential")
-_UPDATES = ("standard", "paper")
-_FALLBACKS = ("auto", "paper", "none")
-_LEARNERS = ("tabular", "ppo")
-# the PPO learner's choices (safeguards.learn.deep_config; tests/test_doom_train.py checks them)
-_DEEP_TRANSFERS = ("reuse", "reset")
-_DEEP_BASELINES = ("no_safeguard", "scratch")
-
-
-def _in(lo: float, hi: float, lo_open: bool = False) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        ok = (value > lo if lo_open else value >= lo) and value <= hi
-        return None if ok else f"must be in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
-    return check
-
-
-def _at_least(lo: int) -> Callable[[Any], str | None]:
-    return lambda value: None if value >= lo else f"must be at least {lo}"
-
-
-def _one_of(choices: Sequence[str]) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        return None if value in choices else \
-            "must be one of " + ", ".join(f'"{c}"' for c in choices)
-    check.choices = tuple(choices)  # type: ignore[attr-defined]
-    return check
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "must be positive"
-
-
-def _module_name(value: Any) -> str | None:
-    module, _, name = str(value).partition(":")
-    return None if module and name else 'must be "module:Name" (e.g. "my_pkg.labels:MyLabeler")'
-
-
-#: Learner settings of ``[train]`` (and of every method), the ``CurriculumConfig`` fields of the
-#: same names: key -> (type, check); ``check(value)`` returns a problem or None.
-TRAIN_KEYS: dict[str, tuple[type, Callable[[Any], str | None] | None]] = {
-    "max_steps": (int, _at_least(1)),
-    "alpha": (float, _in(0, 1, lo_open=True)),
-    "gamma": (float, _in(0, 1)),
-    "epsilon": (float, _in(0, 1)),
-    "update": (str, _one_of(_UPDATES)),
-    "reward": (str, _one_of(_REWARDS)),
-    "q_init": (float, None),
-    "checkpoint_every": (int, _at_least(0)),
-    "fear_radius": (int, _at_least(0)),
-    "fear_penalty": (float, _at_least(0)),
-    "semantic_horizon": (int, _at_least(1)),
-    "labeler": (str, _module_name),
-    "fast_env": (bool, None),
-}
-
-
-#: Settings of the PPO learner (``[train] learner = "ppo"``), the ``DeepConfig`` fields of the
-#: same names.
-PPO_TRAIN_KEYS: dict[str, tuple[type, Callable[[Any], str | None] | None]] = {
-    "max_steps": (int, _at_least(1)),
-    "violation_penalty": (float, _at_least(0)),
-    "terminate_on_violation": (bool, None),
-    "observe_safeguard": (bool, None),
-    "n_envs": (int, _at_least(1)),
-    "n_steps": (int, _at_least(1)),
-    "batch_size": (int, _at_least(1)),
-    "n_epochs": (int, _at_least(1)),
-    "learning_rate": (float, _in(0, 1, lo_open=True)),
-    "gamma": (float, _in(0, 1)),
-    "gae_lambda": (float, _in(0, 1)),
-    "clip_range": (float, _in(0, 1, lo_open=True)),
-    "ent_coef": (float, _at_least(0)),
-    "transfer_ent_coef": (float, _at_least(0)),
-    "vf_coef": (float, _at_least(0)),
-    "max_grad_norm": (float, _positive),
-    "load_optimizer": (bool, None),
-    "noise_mult": (float, _at_least(0)),
-    "checkpoint_every": (int, _at_least(0)),
-    "labeler": (str, _module_name),
-    "torch_threads": (int, _at_least(1)),
-}
-_LEARNER_KEYS = {"tabular": TRAIN_KEYS, "ppo": PPO_TRAIN_KEYS}
-_BUDGET = {"tabular": "episodes", "ppo": "frames"}
+           "locate"]
 
 _TOP_KEYS = ("name", "description", "seeds", "imports", "env", "env_kwargs", "train", "test",
              "stages", "methods")
-_TEST_KEYS = ("episodes", "spec", "env", "env_kwargs", "fallback")
+#: ``[test]`` keys -> the learner configuration's fields.
+_TEST_FIELDS = {"episodes": "test_episodes", "spec": "test_spec", "env": "test_env_id",
+                "env_kwargs": "test_env_kwargs", "fallback": "test_fallback"}
+#: ``[[stages]]`` keys -> the stage class's fields (and the learner's budget unit).
+_STAGE_FIELDS = {"env": "env_id", "env_kwargs": "env_kwargs", "spec": "spec"}
 _METHOD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-
-
-# -- errors -------------------------------------------------------------------------------------
-
-class ConfigError(SafeguardsError, ValueError):
-    """A malformed experiment file: ``file:line: error: message``, the line, a hint.
-
-    Several problems found together are shown one after the other (``problems``)."""
-
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 source: str | None = None, hint: str | None = None,
-                 detail: str | None = None) -> None:
-        super().__init__(message)
-        self.message, self.file, self.line = message, file, line
-        self.source, self.hint, self.detail = source, hint, detail
-        self.problems: list[ConfigError] = [self]
-
-    @classmethod
-    def several(cls, problems: Sequence["ConfigError"]) -> "ConfigError":
-        first = problems[0]
-        first.problems = list(problems)
-        return first
-
-    def _one(self) -> str:
-        where = self.file or "<config>"
-        if self.line is not None:
-            where += f":{self.line}"
-        out = [f"{where}: error: {self.message}"]
-        if self.source is not None and self.line is not None:
-            lines = self.source.splitlines()
-            if 0 < self.line <= len(lines) and lines[self.line - 1].strip():
-                out.append("    " + lines[self.line - 1].strip())
-        if self.detail:
-            out += ["    " + d for d in self.detail.rstrip().splitlines()]
-        if self.hint:
-            out.append(f"hint: {self.hint}")
-        return "\n".join(out)
-
-    def __str__(self) -> str:
-        return "\n".join(p._one() for p in self.problems)
-
-
-# -- locating keys in the text ------------------------------------------------------------------
-
-_KEY_PART = re.compile(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)')
-_TOML_HEADER = re.compile(r"^\s*(\[\[|\[)\s*(.+?)\s*(\]\]|\])\s*(#.*)?$")
-_TOML_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
-                       r"""(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'))*)\s*=""")
-
-
-def _key_parts(text: str) -> list[str]:
-    return [a or b or c for a, b, c in _KEY_PART.findall(text)]
-
-
-def _toml_lines(text: str) -> list[tuple[int, tuple[Any, ...]]]:
-    """``(line, key path)`` of every table header and key assignment of a TOML text; array
-    tables get their index (``("stages", 1, "spec")``)."""
-    out: list[tuple[int, tuple[Any, ...]]] = []
-    arrays: dict[tuple[str, ...], int] = {}
-    table: tuple[Any, ...] = ()
-    in_string = False
-
-    def indexed(parts: Sequence[str]) -> tuple[Any, ...]:
-        path: list[Any] = []
-        for k in range(len(parts)):
-            path.append(parts[k])
-            count = arrays.get(tuple(parts[:k + 1]))
-            if count is not None:
-                path.append(count - 1)
-        return tuple(path)
-
-    for number, line in enumerate(text.splitlines(), 1):
-        if in_string:
-            if line.count('"""') % 2 or line.count("'''") % 2:
-                in_string = False
-            continue
-        header = _TOML_HEADER.match(line)
-        if header and not _TOML_KEY.match(line):
-            parts = _key_parts(header.group(2))
-            if header.group(1) == "[[":
-                arrays[tuple(parts)] = arrays.get(tuple(parts), 0) + 1
-            table = indexed(parts)
-            out.append((number, table))
-            continue
-        key = _TOML_KEY.match(line)
-        if key:
-            out.append((number, table + tuple(_key_parts(key.group(1)))))
-            rest = line[key.end():]
-            if rest.count('"""') % 2 or rest.count("'''") % 2:
-                in_string = True
-    return out
-
-
-def _yaml_locate(text: str, path: Sequence[Any]) -> int | None:
-    """The line of the deepest key of ``path`` that a YAML text defines (PyYAML's marks)."""
-    import yaml as pyyaml
-
-    try:
-        node = pyyaml.compose(text)
-    except pyyaml.YAMLError:
-        return None
-    best = None
-    for part in path:
-        if isinstance(node, pyyaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    best, node = key.start_mark.line + 1, value
-                    break
-            else:
-                return best
-        elif isinstance(node, pyyaml.SequenceNode) and isinstance(part, int) \
-                and part < len(node.value):
-            node = node.value[part]
-            best = node.start_mark.line + 1
-        else:
-            return best
-    return best
-
-
-def locate(text: str, path: Sequence[Any], *, yaml: bool = False) -> int | None:
-    """The line of ``text`` that defines ``path`` (or its longest defined prefix), or None.
-
-    >>> locate('[train]\\nalpha = 2\\n[[stages]]\\nspec = "a"\\n[[stages]]\\nspec = "b"\\n',
-    ...        ("stages", 1, "spec"))
-    6
-    """
-    if yaml:
-        return _yaml_locate(text, path)
-    lines = _toml_lines(text)
-    target = tuple(path)
-    best, best_len = None, 0
-    for number, key in lines:
-        if key[:len(target)] == target:  # the line defines the target or a part of it
-            n = len(target)
-        elif key == target[:len(key)]:  # the line defines an enclosing table
-            n = len(key)
-        else:
-            continue
-        if n > best_len:
-            best, best_len = number, n
-    return best
 
 
 # -- the experiment -----------------------------------------------------------------------------
@@ -360,8 +140,8 @@ class Experiment:
 
     name: str
     stages: list[Any]
-    """:class:`~safeguards.learn.curriculum.Stage` list (spec paths made absolute);
-    :class:`~safeguards.learn.deep_config.DeepStage` for the PPO learner."""
+    """:class:`~safeguards.learn.config.Stage` list (spec paths made absolute);
+    :class:`~safeguards.learn.config.DeepStage` for the PPO learner."""
     methods: list[MethodSpec]
     seeds: list[int] = field(default_factory=lambda: [0])
     train: dict[str, Any] = field(default_factory=dict)
@@ -373,11 +153,11 @@ class Experiment:
     path: Path | None = None
     source: str | None = None
     learner: str = "tabular"
-    """``tabular`` (:mod:`safeguards.learn.curriculum`) or ``ppo`` (:mod:`safeguards.learn.deep`)."""
+    """``tabular`` (:mod:`safeguards.learn.tabular`) or ``ppo`` (:mod:`safeguards.learn.deep`)."""
 
     def budget(self) -> str:
         """The training budget of one run, e.g. ``"5000 episodes"`` or ``"30000 frames"``."""
-        unit = _BUDGET[self.learner]
+        unit = _learner(self.learner).budget
         return f"{sum(getattr(s, unit) for s in self.stages)} {unit}"
 
     def method(self, name: str) -> MethodSpec:
@@ -387,8 +167,8 @@ class Experiment:
         raise KeyError(name)
 
     def config(self, method: MethodSpec | str, seed: int) -> Any:
-        """The :class:`~safeguards.learn.curriculum.CurriculumConfig` (or, for the PPO learner,
-        :class:`~safeguards.learn.deep_config.DeepConfig`) of one (method, seed)."""
+        """The :class:`~safeguards.learn.config.CurriculumConfig` (or, for the PPO learner,
+        :class:`~safeguards.learn.config.DeepConfig`) of one (method, seed)."""
         spec = self.method(method) if isinstance(method, str) else method
         return _learner_config(self.learner, self.stages, spec.name, seed,
                                {**self.train, **self.test, **spec.options})
@@ -405,91 +185,19 @@ class Experiment:
             importlib.import_module(module)
 
 
+def _learner(name: str) -> Any:
+    """The :class:`~safeguards.learn.curriculum.Learner` called ``name``."""
+    from safeguards.learn.curriculum import LEARNERS
+
+    return LEARNERS[name]
+
+
 def _learner_config(learner: str, stages: Sequence[Any], method: str, seed: int,
                     options: Mapping[str, Any]) -> Any:
-    """The learner's configuration object (a copy of the stages; raises TypeError / ValueError
-    on bad settings)."""
-    if learner == "ppo":
-        from safeguards.learn.deep_config import DeepConfig, DeepStage
-
-        deep = [DeepStage(s.env_id, dict(s.env_kwargs), s.spec, s.frames) for s in stages]
-        return DeepConfig(stages=deep, method=method, seed=seed, **options)
-    from safeguards.learn.curriculum import CurriculumConfig, Stage
-
-    tabular = [Stage(s.env_id, dict(s.env_kwargs), s.spec, s.episodes) for s in stages]
-    return CurriculumConfig(stages=tabular, method=method, seed=seed, **options)
-
-
-class _Checker:
-    """Collects the problems of one file, each located at a line."""
-
-    def __init__(self, text: str, file: str, yaml: bool) -> None:
-        self.text, self.file, self.yaml = text, file, yaml
-        self.problems: list[ConfigError] = []
-
-    def error(self, path: Sequence[Any], message: str, hint: str | None = None,
-              detail: str | None = None) -> ConfigError:
-        return ConfigError(message, file=self.file, line=locate(self.text, path, yaml=self.yaml),
-                           source=self.text, hint=hint, detail=detail)
-
-    def add(self, path: Sequence[Any], message: str, hint: str | None = None,
-            detail: str | None = None) -> None:
-        self.problems.append(self.error(path, message, hint, detail))
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            ordered = sorted(self.problems, key=lambda p: p.line or 0)
-            raise ConfigError.several(ordered)
-
-    # -- shape checks --------------------------------------------------------------------------
-    def keys(self, table: Mapping[str, Any], allowed: Sequence[str], path: tuple[Any, ...],
-             where: str) -> None:
-        for key in table:
-            if key not in allowed:
-                hint = did_you_mean(key, allowed) or ("allowed keys: " + ", ".join(allowed))
-                self.add(path + (key,), f"unknown key `{key}` in {where}", hint)
-
-    def typed(self, value: Any, kind: type, path: tuple[Any, ...], key: str,
-              check: Callable[[Any], str | None] | None = None) -> Any:
-        """``value`` as ``kind`` (ints accepted for floats), or a recorded problem (None)."""
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if kind is float and ok and not math.isfinite(value):
-            ok = False
-        if not ok:
-            want = {int: "an integer", float: "a number", bool: "true or false",
-                    str: "a string", dict: "a table", list: "a list"}[kind]
-            hint = None
-            if isinstance(value, str) and kind in (int, float, bool):
-                hint = f"write the value without quotes: {key} = {value}"
-            elif kind is str and not isinstance(value, (dict, list)):
-                hint = f'write the value in double quotes: {key} = "{value}"'
-            self.add(path, f"`{key}` must be {want}, not {_describe(value)}", hint)
-            return None
-        if check is not None:
-            problem = check(value)
-            if problem:
-                choices = getattr(check, "choices", None)
-                hint = did_you_mean(value, choices) if choices and isinstance(value, str) \
-                    else None
-                self.add(path, f"`{key}` {problem}, not {_describe(value)}", hint)
-                return None
-        return value
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f'the string "{value}"'
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
+    """The learner's configuration object (a copy of the stages; raises pydantic's
+    ``ValidationError``, a ValueError, on bad settings)."""
+    copies = [replace(s, env_kwargs=dict(s.env_kwargs)) for s in stages]
+    return _learner(learner).config(stages=copies, method=method, seed=seed, **options)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -517,39 +225,6 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise ValueError("no seeds given: give seeds as 0,1,2 or 0-4")
     return list(dict.fromkeys(seeds))
-
-
-def _parse_text(text: str, file: str, yaml: bool) -> Any:
-    if yaml:
-        try:
-            import yaml as pyyaml
-        except ImportError:
-            raise ConfigError("YAML experiment files need PyYAML (pip install pyyaml); "
-                              "or write the file as TOML", file=file) from None
-        try:
-            return pyyaml.safe_load(text)
-        except pyyaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ConfigError(f"invalid YAML: {problem}", file=file, source=text,
-                              line=mark.line + 1 if mark is not None else None) from None
-    import tomllib
-
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        match = re.search(r"\s*\(at line (\d+), column (\d+)\)\s*$", message)
-        line = None
-        if match:
-            line = int(match.group(1))
-            message = message[:match.start()]
-        elif "(at end of document)" in message:
-            message = message.replace("(at end of document)", "").strip()
-            line = max(1, len(text.splitlines()))
-        message = message[:1].lower() + message[1:]
-        raise ConfigError(f"invalid TOML: {message}", file=file, line=line, source=text,
-                          hint="see https://toml.io for the syntax") from None
 
 
 def _resolve_spec(value: str, base: Path) -> tuple[str | None, str | None, str | None]:
@@ -626,7 +301,7 @@ def parse_experiment(text: str, file: str = "<config>", *,
             spec, so that a typo fails now rather than hours into a run.
     """
     is_yaml = file.endswith((".yaml", ".yml")) if yaml is None else yaml
-    data = _parse_text(text, file, is_yaml)
+    data = parse_config_text(text, file, is_yaml)
     return build_experiment({} if data is None else data, file=file, text=text, base=base,
                             yaml=is_yaml, check_envs=check_envs)
 
@@ -636,7 +311,7 @@ def build_experiment(data: Any, *, file: str = "<config>", text: str = "",
                      check_envs: bool = True) -> Experiment:
     """Validate the parsed data of an experiment file (``text``, if given, locates errors);
     see :func:`parse_experiment`."""
-    c = _Checker(text, file, yaml)
+    c = Checker(text, file, yaml)
     if not isinstance(data, dict):
         raise c.error((), "the experiment file must be a table of keys (name, seeds, stages, "
                           "methods, ...)")
@@ -679,29 +354,24 @@ def build_experiment(data: Any, *, file: str = "<config>", text: str = "",
         test["test_spec"] = value
     c.raise_if_any()
 
-    if learner == "ppo":
-        from safeguards.learn.deep_config import DeepStage as StageType
-    else:
-        from safeguards.learn.curriculum import Stage as StageType  # type: ignore[assignment]
-
-    stages = [StageType(row.env, row.env_kwargs, spec, row.budget)
+    stage_class = _learner(learner).stage
+    stages = [stage_class(row.env, row.env_kwargs, spec, row.budget)
               for row, spec in zip(stage_rows, specs)]
     experiment = Experiment(name=name, stages=stages, methods=methods, seeds=seeds, train=train,
                             test=test, description=description, imports=imports,
                             path=Path(file) if text and file not in ("<config>", "-") else None,
                             source=text or None, learner=learner)
-    for m in methods:  # the learner's own checks, located at the method
-        try:
-            _learner_config(learner, stages, m.name, 0, {**train, **test, **m.options})
-        except (TypeError, ValueError) as exc:
-            c.add(("methods", m.name), f"method `{m.name}`: {exc}")
+    for m in methods:  # the configuration's checks across settings, located at the method
+        c.build(_learner(learner).config,
+                dict(stages=stages, method=m.name, seed=0, **{**train, **test, **m.options}),
+                ("methods", m.name), f"[methods.{m.name}]", prefix=f"method `{m.name}`: ")
     c.raise_if_any()
     if check_envs:
         _check_semantics(c, experiment, [row.own_env for row in stage_rows])
     return experiment
 
 
-def _parse_name(c: _Checker, data: Mapping[str, Any], file: str) -> str:
+def _parse_name(c: Checker, data: Mapping[str, Any], file: str) -> str:
     name = Path(file).stem if file not in ("<config>", "-") else "experiment"
     if "name" in data:
         value = c.typed(data["name"], str, ("name",), "name")
@@ -713,7 +383,7 @@ def _parse_name(c: _Checker, data: Mapping[str, Any], file: str) -> str:
     return name if _METHOD_NAME.match(name) else "experiment"
 
 
-def _parse_seeds(c: _Checker, data: Mapping[str, Any]) -> list[int]:
+def _parse_seeds(c: Checker, data: Mapping[str, Any]) -> list[int]:
     if "seeds" not in data:
         return [0]
     raw = data["seeds"]
@@ -724,51 +394,45 @@ def _parse_seeds(c: _Checker, data: Mapping[str, Any]) -> list[int]:
         return list(range(max(raw, 1)))
     if isinstance(raw, list) and raw:
         seeds = [v for k, s in enumerate(raw)
-                 if (v := c.typed(s, int, ("seeds",), f"seeds[{k}]", _at_least(0))) is not None]
+                 if (v := c.typed(s, int, ("seeds",), f"seeds[{k}]", at_least(0))) is not None]
         if len(set(seeds)) != len(seeds):
             c.add(("seeds",), "`seeds` lists a seed twice")
         return seeds
     c.add(("seeds",), f"`seeds` must be a non-empty list of integers or a count, not "
-                      f"{_describe(raw)}", "seeds = [0, 1, 2]")
+                      f"{describe(raw)}", "seeds = [0, 1, 2]")
     return [0]
 
 
-def _parse_imports(c: _Checker, data: Mapping[str, Any]) -> list[str]:
+def _parse_imports(c: Checker, data: Mapping[str, Any]) -> list[str]:
     raw = data.get("imports", [])
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list):
-        c.add(("imports",), f"`imports` must be a list of module names, not {_describe(raw)}")
+        c.add(("imports",), f"`imports` must be a list of module names, not {describe(raw)}")
         return []
     return [v for k, v in enumerate(raw)
             if c.typed(v, str, ("imports",), f"imports[{k}]") is not None]
 
 
-def _parse_test(c: _Checker, data: Mapping[str, Any], learner: str
+def _parse_test(c: Checker, data: Mapping[str, Any], learner: str
                 ) -> tuple[dict[str, Any], str | None]:
-    """``CurriculumConfig`` test settings, and the raw test spec."""
+    """The learner configuration's test settings, and the raw test spec."""
     raw = data.get("test")
     if raw is None or c.typed(raw, dict, ("test",), "test") is None:
         return {}, None
-    if learner == "ppo" and "fallback" in raw:
-        c.add(("test", "fallback"), "`fallback` is a setting of the tabular learner's test, "
-                                    'not of learner = "ppo"', "remove it")
-    c.keys({k: v for k, v in raw.items() if k != "fallback" or learner == "tabular"},
-           _TEST_KEYS, ("test",), "[test]")
+    config = _learner(learner).config
+    known = {k: f for k, f in _TEST_FIELDS.items() if f in schema_fields(config)}
+    for key in raw:
+        if key in _TEST_FIELDS and key not in known:
+            c.add(("test", key), f"`{key}` is a setting of the tabular learner's test, not of "
+                                 f'learner = "{learner}"', "remove it")
+    c.keys({k: v for k, v in raw.items() if k not in _TEST_FIELDS}, tuple(known), ("test",),
+           "[test]")
     test: dict[str, Any] = {}
-    where = ("test",)
-    if "episodes" in raw:
-        test["test_episodes"] = c.typed(raw["episodes"], int, where + ("episodes",), "episodes",
-                                        _at_least(0))
-    if "env" in raw:
-        test["test_env_id"] = c.typed(raw["env"], str, where + ("env",), "env")
-    if "env_kwargs" in raw:
-        test["test_env_kwargs"] = c.typed(raw["env_kwargs"], dict, where + ("env_kwargs",),
-                                          "env_kwargs")
-    if "fallback" in raw:
-        test["test_fallback"] = c.typed(raw["fallback"], str, where + ("fallback",),
-                                        "fallback", _one_of(_FALLBACKS))
-    spec = c.typed(raw["spec"], str, where + ("spec",), "spec") if "spec" in raw else None
+    for key, name in known.items():
+        if key in raw:
+            test[name] = c.field(config, name, raw[key], ("test", key), key)
+    spec = test.pop("test_spec", None)
     return {k: v for k, v in test.items() if v is not None}, spec
 
 
@@ -783,7 +447,7 @@ class _StageRow:
     """Does the stage name its env (else the top-level default)?"""
 
 
-def _parse_stages(c: _Checker, data: Mapping[str, Any], learner: str) -> list[_StageRow]:
+def _parse_stages(c: Checker, data: Mapping[str, Any], learner: str) -> list[_StageRow]:
     default_env = data.get("env")
     if default_env is not None:
         default_env = c.typed(default_env, str, ("env",), "env")
@@ -795,39 +459,41 @@ def _parse_stages(c: _Checker, data: Mapping[str, Any], learner: str) -> list[_S
         c.add((), "the experiment has no stages",
               'add one [[stages]] table per stage, e.g.\n      [[stages]]\n      '
               'env = "safeguards/Minecraft-L1-v0"\n      spec = "minecraft/safeguard0"\n'
-              f'      {_BUDGET[learner]} = 1000')
+              f'      {_learner(learner).budget} = 1000')
         return []
     if not isinstance(raw_stages, list) or not raw_stages:
         c.add(("stages",), "`stages` must be a non-empty array of tables",
               "write one [[stages]] table per stage")
         return []
-    unit = _BUDGET[learner]
-    other = "tabular" if learner == "ppo" else "ppo"
+    stage_class, unit = _learner(learner).stage, _learner(learner).budget
+    others = _other_budgets(learner)
     rows: list[_StageRow] = []
     ok = True
     for k, stage in enumerate(raw_stages):
         path = ("stages", k)
         if not isinstance(stage, dict):
             c.add(path, f"stage {k + 1} must be a table (env, spec, {unit}), not "
-                        f"{_describe(stage)}")
+                        f"{describe(stage)}")
             ok = False
             continue
-        if _BUDGET[other] in stage:
-            c.add(path + (_BUDGET[other],), f"stage {k + 1}: `{_BUDGET[other]}` is the budget "
-                  f"of learner = \"{other}\"; with learner = \"{learner}\" give `{unit}`",
-                  f"write {unit} = N ({'agent steps' if unit == 'frames' else 'training episodes'}"
-                  f"), or set learner = \"{other}\" in [train]")
-        c.keys({key: v for key, v in stage.items() if key != _BUDGET[other]},
-               ("env", "env_kwargs", "spec", unit), path, f"stage {k + 1}")
+        for budget_key, other in others.items():
+            if budget_key in stage:
+                c.add(path + (budget_key,), f"stage {k + 1}: `{budget_key}` is the budget of "
+                      f"learner = \"{other}\"; with learner = \"{learner}\" give `{unit}`",
+                      f"write {unit} = N ({'agent steps' if unit == 'frames' else 'training '}"
+                      f"{'' if unit == 'frames' else 'episodes'}), or set learner = \"{other}\" "
+                      "in [train]")
+        c.keys({key: v for key, v in stage.items() if key not in others},
+               (*_STAGE_FIELDS, unit), path, f"stage {k + 1}")
         env = stage.get("env", default_env)
         if env is None:
             c.add(path, f"stage {k + 1} has no `env`",
                   'give env = "<gymnasium id>" in the stage, or once at the top of the file')
         elif "env" in stage:
-            env = c.typed(env, str, path + ("env",), "env")
+            env = c.field(stage_class, "env_id", env, path + ("env",), "env")
         kwargs = stage.get("env_kwargs", default_kwargs)
-        if "env_kwargs" in stage and c.typed(kwargs, dict, path + ("env_kwargs",),
-                                             "env_kwargs") is None:
+        if "env_kwargs" in stage and c.field(stage_class, "env_kwargs", kwargs,
+                                             path + ("env_kwargs",)) is None:
             kwargs = {}
         spec = stage.get("spec")
         if spec is None:
@@ -835,13 +501,13 @@ def _parse_stages(c: _Checker, data: Mapping[str, Any], learner: str) -> list[_S
                   'e.g. spec = "minecraft/safeguard0" (a shipped spec, a .sg path or an LTL '
                   'formula)')
         else:
-            spec = c.typed(spec, str, path + ("spec",), "spec")
+            spec = c.field(stage_class, "spec", spec, path + ("spec",))
         budget = stage.get(unit)
         if budget is None:
-            if _BUDGET[other] not in stage:
+            if not any(key in stage for key in others):
                 c.add(path, f"stage {k + 1} has no `{unit}`", f"e.g. {unit} = 1000")
         else:
-            budget = c.typed(budget, int, path + (unit,), unit, _at_least(0))
+            budget = c.field(stage_class, unit, budget, path + (unit,))
         if env is None or spec is None or budget is None:
             ok = False
             continue
@@ -851,12 +517,10 @@ def _parse_stages(c: _Checker, data: Mapping[str, Any], learner: str) -> list[_S
     return rows
 
 
-def _parse_methods(c: _Checker, data: Mapping[str, Any], learner: str) -> list[MethodSpec]:
-    if learner == "ppo":
-        transfers, baselines = _DEEP_TRANSFERS, _DEEP_BASELINES
-    else:
-        transfers, baselines = _TRANSFERS, _BASELINES
-    default = transfers[0] if learner == "ppo" else "paper"
+def _parse_methods(c: Checker, data: Mapping[str, Any], learner: str) -> list[MethodSpec]:
+    spec = _learner(learner)
+    transfers, baselines = spec.transfers, spec.baselines
+    default = spec.config.__dataclass_fields__["transfer"].default
     raw = data.get("methods")
     if raw is None:
         return [MethodSpec(default, {"transfer": default})]
@@ -864,7 +528,7 @@ def _parse_methods(c: _Checker, data: Mapping[str, Any], learner: str) -> list[M
     if isinstance(raw, list):
         for k, m in enumerate(raw):
             if not isinstance(m, str):
-                c.add(("methods",), f"methods[{k}] must be a method name, not {_describe(m)}",
+                c.add(("methods",), f"methods[{k}] must be a method name, not {describe(m)}",
                       "list names of transfers or baselines, or write [methods.NAME] tables")
             elif m in transfers:
                 methods.append(MethodSpec(m, {"transfer": m}))
@@ -881,7 +545,7 @@ def _parse_methods(c: _Checker, data: Mapping[str, Any], learner: str) -> list[M
         return methods
     if not isinstance(raw, dict):
         c.add(("methods",), f"`methods` must be a list of names or [methods.NAME] tables, not "
-                            f"{_describe(raw)}")
+                            f"{describe(raw)}")
         return methods
     if not raw:
         c.add(("methods",), "`methods` is empty", "add a [methods.NAME] table")
@@ -892,13 +556,13 @@ def _parse_methods(c: _Checker, data: Mapping[str, Any], learner: str) -> list[M
                   "use letters, digits, _ . + -")
         if not isinstance(options, dict):
             c.add(path, f"[methods.{m}] must be a table (transfer, baseline, settings), not "
-                        f"{_describe(options)}")
+                        f"{describe(options)}")
             continue
         _settings_keys(c, options, path, f"[methods.{m}]", learner, ("transfer", "baseline"))
         opts = _settings(c, options, path, learner)
-        for key, choices in (("transfer", transfers), ("baseline", baselines)):
+        for key in ("transfer", "baseline"):
             if key in options:
-                value = c.typed(options[key], str, path + (key,), key, _one_of(choices))
+                value = c.field(spec.config, key, options[key], path + (key,))
                 if value is not None:
                     opts[key] = value
         if "transfer" in options and "baseline" in options:
@@ -916,24 +580,40 @@ def _parse_methods(c: _Checker, data: Mapping[str, Any], learner: str) -> list[M
     return methods
 
 
-def _parse_learner(c: _Checker, data: Mapping[str, Any]) -> str:
+def _parse_learner(c: Checker, data: Mapping[str, Any]) -> str:
     train = data.get("train")
     if not isinstance(train, dict) or "learner" not in train:
         return "tabular"
     learner = c.typed(train["learner"], str, ("train", "learner"), "learner",
-                      _one_of(_LEARNERS))
+                      one_of(tuple(_learners())))
     return learner or "tabular"
 
 
-def _settings_keys(c: _Checker, table: Mapping[str, Any], path: tuple[Any, ...], where: str,
+def _learners() -> tuple[str, ...]:
+    from safeguards.learn.curriculum import LEARNERS
+
+    return tuple(LEARNERS)
+
+
+def _other_budgets(learner: str) -> dict[str, str]:
+    """The budget keys of the other learners -> their names."""
+    return {_learner(name).budget: name for name in _learners()
+            if _learner(name).budget != _learner(learner).budget}
+
+
+def _settings_keys(c: Checker, table: Mapping[str, Any], path: tuple[Any, ...], where: str,
                    learner: str, structural: Sequence[str]) -> None:
-    """Unknown keys of a settings table, and settings of the other learner."""
-    own = _LEARNER_KEYS[learner]
-    other = "tabular" if learner == "ppo" else "ppo"
+    """Unknown keys of a settings table, and settings of another learner."""
+    from safeguards.learn.config import settings_of
+
+    own = settings_of(_learner(learner).config)
+    others = {name: settings_of(_learner(name).config) for name in _learners()
+              if name != learner}
     for key in table:
         if key in own or key in structural:
             continue
-        if key in _LEARNER_KEYS[other]:
+        other = next((name for name, keys in others.items() if key in keys), None)
+        if other is not None:
             c.add(path + (key,), f"`{key}` is a setting of learner = \"{other}\", not of "
                                  f"learner = \"{learner}\"",
                   f"settings of the {learner} learner: " + ", ".join(own))
@@ -945,21 +625,22 @@ def _settings_keys(c: _Checker, table: Mapping[str, Any], path: tuple[Any, ...],
             c.add(path + (key,), f"unknown key `{key}` in {where}", hint)
 
 
-def _settings(c: _Checker, table: Mapping[str, Any], path: tuple[Any, ...],
-              learner: str = "tabular") -> dict[str, Any]:
-    keys = _LEARNER_KEYS[learner]
+def _settings(c: Checker, table: Mapping[str, Any], path: tuple[Any, ...],
+              learner: str) -> dict[str, Any]:
+    """The learner settings of a table, each validated by the learner's configuration."""
+    from safeguards.learn.config import settings_of
+
+    config = _learner(learner).config
     out = {}
-    for key, value in table.items():
-        if key not in keys:
-            continue
-        kind, check = keys[key]
-        typed = c.typed(value, kind, path + (key,), key, check)
-        if typed is not None:
-            out[key] = typed
+    for key in settings_of(config):
+        if key in table:
+            value = c.field(config, key, table[key], path + (key,))
+            if value is not None:
+                out[key] = value
     return out
 
 
-def _check_semantics(c: _Checker, experiment: Experiment, own_env: Sequence[bool]) -> None:
+def _check_semantics(c: Checker, experiment: Experiment, own_env: Sequence[bool]) -> None:
     """Import the modules, make every environment, compile every spec, check the labels."""
     for module in experiment.imports:
         try:
@@ -976,7 +657,7 @@ def _check_semantics(c: _Checker, experiment: Experiment, own_env: Sequence[bool
                           file=c.file) from None
     from safeguards.labels import check_coverage
     from safeguards.compiler import load_safeguard
-    from safeguards.learn.curriculum import make_env, resolve_labeler
+    from safeguards.learn.common import make_env, resolve_labeler
 
     compiled: dict[str, Any] = {}
 
@@ -1033,19 +714,20 @@ def _short(spec: str) -> str:
     return spec if "\n" not in spec else spec.strip().splitlines()[0] + " …"
 
 
-def _make(c: _Checker, path: tuple[Any, ...], env_id: str, kwargs: Mapping[str, Any], gym: Any,
+def _make(c: Checker, path: tuple[Any, ...], env_id: str, kwargs: Mapping[str, Any], gym: Any,
           make_env: Callable[..., Any]) -> Any:
-    if env_id.startswith("safeguards/"):
-        from safeguards.learn.curriculum import register_env
+    from safeguards import envs
 
+    if env_id.startswith("safeguards/"):
         try:
-            register_env(env_id)
+            envs.register(env_id)
         except ImportError as exc:
             c.add(path, f"cannot load the safeguards environments: {exc}",
                   "install the extra of the environment suite: pip install "
                   "'safeguards[gridworld]' or 'safeguards[doom]'")
             return None
     if ":" not in env_id and env_id not in gym.registry:
+        envs.register_all()
         ids = sorted(gym.registry)
         hint = did_you_mean(env_id, ids)
         if hint is None:

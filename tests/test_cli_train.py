@@ -484,22 +484,3 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, capsys):
     assert (run_dir / "metrics.jsonl").read_text() == (ref_dir / "metrics.jsonl").read_text()
     assert (run_dir / "metrics.csv").read_text() == (ref_dir / "metrics.csv").read_text()
     assert result(run_dir) == result(ref_dir)
-
-
-def test_schema_agrees_with_the_learner():
-    """Every CurriculumConfig field is reachable from an experiment file, and the file's
-    choices are the learner's."""
-    from dataclasses import fields
-
-    from safeguards import experiment
-    from safeguards.learn import BASELINES, TRANSFERS, CurriculumConfig
-    from safeguards.learn.qlearning import UPDATES
-
-    structural = {"stages", "method", "seed", "transfer", "baseline", "test_episodes",
-                  "test_spec", "test_env_id", "test_env_kwargs", "test_fallback"}
-    names = {f.name for f in fields(CurriculumConfig)}
-    assert set(experiment.TRAIN_KEYS) <= names
-    assert names - structural == set(experiment.TRAIN_KEYS)
-    assert experiment._TRANSFERS == tuple(TRANSFERS)
-    assert set(experiment._BASELINES) == set(BASELINES)
-    assert experiment._UPDATES == tuple(UPDATES)

@@ -27,7 +27,7 @@ from safeguards.cli import main  # noqa: E402
 from safeguards.experiment import ConfigError, parse_experiment  # noqa: E402
 from safeguards.learn import run_curriculum  # noqa: E402
 from safeguards.learn.deep import begin_stage, new_model  # noqa: E402
-from safeguards.learn.deep_config import DeepConfig, DeepStage  # noqa: E402
+from safeguards.learn.config import DeepConfig, DeepStage  # noqa: E402
 from safeguards.runs import read_metrics  # noqa: E402
 
 LABELER = "safeguards.envs.doom.labels:DoomLabeler"
@@ -144,19 +144,6 @@ def test_the_cli_reports_a_bad_ppo_file_with_its_line(tmp_path: Path,
     err = capsys.readouterr().err
     assert err == f"{path}:12: error: `n_epochs` must be at least 1, not the number 0\n    n_epochs = 0\n"
     assert "Traceback" not in err
-
-
-def test_schema_agrees_with_the_deep_learner() -> None:
-    from dataclasses import fields
-
-    from safeguards import experiment
-    from safeguards.learn.deep_config import DEEP_BASELINES, DEEP_TRANSFERS
-
-    structural = {"stages", "method", "seed", "transfer", "baseline", "test_episodes",
-                  "test_spec", "test_env_id", "test_env_kwargs"}
-    assert {f.name for f in fields(DeepConfig)} - structural == set(experiment.PPO_TRAIN_KEYS)
-    assert experiment._DEEP_TRANSFERS == DEEP_TRANSFERS
-    assert experiment._DEEP_BASELINES == DEEP_BASELINES
 
 
 # -- what `reuse` carries over (a tiny image environment, no Doom) -------------------------------

@@ -15,9 +15,10 @@ from safeguards.learn import (
     CurriculumConfig, MonitorTable, QLearningConfig, QTable, Stage, evaluate, greedy_episode,
     run_curriculum, run_episode,
 )
-from safeguards.learn.curriculum import _begin_stage, _plan
+from safeguards.learn.tabular import _begin_stage, _plan
 from safeguards.learn.qlearning import FearModel
-from safeguards.learn.steppers import EnvStepper, MinecraftStepper, make_stepper
+from safeguards.envs.gridworld.stepper import MinecraftStepper
+from safeguards.learn.steppers import EnvStepper, make_stepper
 from safeguards.learn.transfer import (
     apply_semantic, behaviour_distance, joint_alphabet, n_slots_for, paper_initial_row,
     semantic_sources, slot_map,

@@ -60,7 +60,7 @@ from minigrid.utils.rendering import (
     point_in_triangle,
 )
 
-from safeguards.labels import FunctionLabeler, LabelError
+from safeguards.labels import FunctionLabeler, Labeler, LabelError
 
 __all__ = [
     "MinecraftEnv", "MinecraftActions", "MinecraftLabeler", "MINECRAFT_PROPS", "LAYOUTS",
@@ -515,6 +515,20 @@ class MinecraftEnv(MiniGridEnv):
             x, y = self.agent_pos
             return (int(y) - 1) * SIZE + int(x) - 1
         return self.gen_obs()
+
+    @property
+    def labeler(self) -> "MinecraftLabeler":
+        """The labeler the shipped Minecraft safeguards read (a learner's default)."""
+        return MinecraftLabeler()
+
+    def fast_stepper(self, env: gym.Env, labeler: Labeler, max_steps: int | None) -> Any:
+        """The tabular learner's exact fast path for ``env`` (this environment, wrapped), or
+        None where it does not apply (:mod:`safeguards.envs.gridworld.stepper`)."""
+        from safeguards.envs.gridworld.stepper import MinecraftStepper
+
+        if not MinecraftStepper.applies(env, labeler):
+            return None
+        return MinecraftStepper(env, labeler, max_steps)
 
     def _info(self) -> dict[str, Any]:
         row, col = self.cell

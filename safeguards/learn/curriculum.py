@@ -1,654 +1,92 @@
-"""Progressive safeguards: tabular Q-learning through a sequence of (environment, safeguard)
-stages, with safety-bias transfer between them, baselines, checkpoints and a greedy test.
+"""Progressive safeguards: train through a sequence of (environment, safeguard) stages with
+the learner a configuration names — the one place that maps learners to their code.
 
->>> config = CurriculumConfig.paper(transfer="paper", seed=0)
->>> [s.episodes for s in config.stages]                 # switches at 1666, 3332, 4998
-[1666, 1666, 1666, 2]
->>> config.stages[3].spec, config.stages[3].env_id
-('minecraft/safeguard3', 'safeguards/Minecraft-L1-v0')
+=========  ===============================================  =====================================
+learner    configuration (:mod:`safeguards.learn.config`)   run by
+=========  ===============================================  =====================================
+tabular    :class:`CurriculumConfig`                         :mod:`safeguards.learn.tabular`
+ppo        :class:`DeepConfig`                               :mod:`safeguards.learn.deep`
+=========  ===============================================  =====================================
 
-``run_curriculum(config, run_dir)`` trains stage after stage, appending one metrics row per
-episode to the run directory (:mod:`safeguards.runs`), checkpointing every
-``checkpoint_every`` episodes, then runs ``test_episodes`` greedy episodes under the test spec.
+A new learner adds its configuration class and one :data:`LEARNERS` entry; experiment files
+(:mod:`safeguards.experiment`), the CLI and the executors then run it unchanged.
 
-What carries over between stages is the ``transfer`` (:mod:`safeguards.learn.transfer`):
-``none`` | ``warm`` | ``paper`` | ``semantic``.  Baselines replace the schedule by one stage on
-the last stage's environment for the whole budget:
-
-``scratch``
-    Q-learning on the product MDP with the final spec only (the paper's "zero-shot learning").
-``intrinsic_fear``
-    ``scratch`` plus the tabular intrinsic fear of Lipton et al. 2016
-    (:class:`~safeguards.learn.qlearning.FearModel`, ``fear_radius`` and ``fear_penalty``).
-``no_safeguard``
-    the agent sees only the environment's observation and learns from the task reward alone
-    (0 in the Minecraft gridworld, so it never prefers any action); the final spec is only
-    monitored: its violations end the episode (a catastrophe) and are counted.
-
-Violations during training are always counted against both the stage's spec (``violated``)
-and the final spec (``violated_final``): the test spec, by default the last stage's.
+>>> learner_of(CurriculumConfig.paper()).name, LEARNERS["ppo"].config.__name__
+('tabular', 'DeepConfig')
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import time
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable
 
-import gymnasium as gym
-import numpy as np
-
-from safeguards.automata import Safeguard
-from safeguards.compiler import load_safeguard
-from safeguards.learn.qlearning import (
-    UPDATES, EpisodeStats, FearModel, LetterCache, MonitorTable, QLearningConfig, QTable,
-    greedy_episode, run_episode,
+from safeguards.learn.config import (
+    BASELINES, DEEP_BASELINES, DEEP_TRANSFERS, TRANSFERS, CurriculumConfig, DeepConfig,
+    DeepStage, Stage,
 )
-from safeguards.learn.steppers import make_stepper
-from safeguards.learn.transfer import (
-    TRANSFERS, apply_semantic, n_slots_for, semantic_sources, slot_map,
-)
-from safeguards.labels import Labeler, check_coverage
-from safeguards.learn.deep_config import DeepConfig
-from safeguards.runs import METRIC_FIELDS, Progress, RunDir, read_metrics, to_json
 
-if TYPE_CHECKING:
-    from safeguards.learn.deep import DeepResult
-
-__all__ = ["Stage", "CurriculumConfig", "CurriculumResult", "TestResult", "run_curriculum",
-           "evaluate", "load_safeguard", "make_env", "resolve_labeler", "open_run", "final_target",
-           "register_env", "BASELINES", "ENV_MODULES"]
-
-BASELINES = ("no_safeguard", "scratch", "intrinsic_fear")
-CHECKPOINT_VERSION = 1
+__all__ = ["Learner", "LEARNERS", "learner_of", "run_curriculum"]
 
 
-@dataclass
-class Stage:
-    """One stage of a curriculum: an environment, a safeguard, an episode budget."""
+@dataclass(frozen=True)
+class Learner:
+    """A learner: its name (``[train] learner = NAME``), its configuration and stage classes,
+    its budget unit (the stage field, also the key of experiment files), its transfers and
+    baselines, and the ``"module:function"`` that runs a configuration (imported only when it
+    runs)."""
 
-    env_id: str
-    """Gymnasium id (``safeguards/Minecraft-L1-v0``; ids under ``safeguards/`` register
-    themselves)."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments of ``gymnasium.make``."""
-    spec: str = "minecraft/safeguard0"
-    """A ``.sg`` path, a shipped spec name (``minecraft/safeguard1``), spec-file text, or an LTL
-    formula."""
-    episodes: int = 1666
-    """Training episodes in this stage."""
+    name: str
+    config: type
+    stage: type
+    budget: str
+    transfers: tuple[str, ...]
+    baselines: tuple[str, ...]
+    runner: str
 
-
-@dataclass
-class CurriculumConfig:
-    """Everything a progressive-safeguards run needs (defaults: the paper's Minecraft values)."""
-
-    stages: list[Stage]
-    """The stages, in training order."""
-    transfer: Literal["none", "warm", "paper", "semantic"] = "paper"
-    """What a stage inherits from the earlier ones (:mod:`safeguards.learn.transfer`)."""
-    method: str | None = None
-    """Name written into every metrics row; default: the baseline's name, else the transfer's."""
-    seed: int = 0
-    """Seeds the learner's generator and, derived from it, the environments'."""
-    test_episodes: int = 100
-    """Greedy test episodes after training (0: no test)."""
-    test_spec: str | None = None
-    """Spec of the test, also the "final" spec training violations are counted against;
-    default: the last stage's."""
-    test_env_id: str | None = None
-    """Environment of the test; default: the last stage's."""
-    test_env_kwargs: dict[str, Any] | None = None
-    """Its ``gymnasium.make`` keyword arguments; default: the last stage's."""
-    max_steps: int = 1000
-    """Episode length limit (training and test)."""
-    reward: str = "paper"
-    """Reward mode on the product MDP: ``paper`` (+0.1 / -0.1 / 0), ``penalty`` or ``task``."""
-    alpha: float = 0.9
-    """Learning rate (constant)."""
-    gamma: float = 0.9
-    """Discount factor."""
-    epsilon: float = 0.1
-    """Exploration probability of epsilon-greedy."""
-    update: Literal["standard", "paper"] = "standard"
-    """``standard`` Q-learning, or ``paper``: the authors' update of the greedy action."""
-    q_init: float = 0.0
-    """Initial table value."""
-    baseline: Literal["no_safeguard", "scratch", "intrinsic_fear"] | None = None
-    """None for the progressive method; else a baseline (module docstring)."""
-    fear_radius: int = 5
-    """Intrinsic fear: states within this many steps before a violation are "danger"."""
-    fear_penalty: float = 0.1
-    """Intrinsic fear: ``lambda`` of ``r - lambda * F(s')`` (the violation penalty is 0.1)."""
-    semantic_horizon: int = 4
-    """Semantic transfer: horizon ``H`` of the behavioural distance between safeguard states."""
-    test_fallback: Literal["auto", "paper", "none"] = "auto"
-    """Test decisions at never-visited product states: ``paper`` acts on ``Q[s, slot 0]``;
-    ``auto`` = ``paper`` for the paper / semantic transfers, else ``none``."""
-    checkpoint_every: int = 100
-    """Checkpoint every this many episodes (and at the end of every stage); 0: stage ends only."""
-    labeler: Any = None
-    """Labeler: an object, or ``"module:Name"`` (instantiated without arguments if a class);
-    default: the environment's (``MinecraftLabeler`` for the Minecraft gridworld)."""
-    fast_env: bool = True
-    """Use the Minecraft fast path when it applies (:mod:`safeguards.learn.steppers`)."""
-
-    def __post_init__(self) -> None:
-        self.stages = [s if isinstance(s, Stage) else Stage(**s) for s in self.stages]
-        if not self.stages:
-            raise ValueError("a curriculum needs at least one stage")
-        if self.transfer not in TRANSFERS:
-            raise ValueError(f"transfer must be one of {', '.join(TRANSFERS)}, "
-                             f"not {self.transfer!r}")
-        if self.update not in UPDATES:
-            raise ValueError(f"update must be one of {', '.join(UPDATES)}, not {self.update!r}")
-        if self.baseline is not None and self.baseline not in BASELINES:
-            raise ValueError(f"baseline must be None or one of {', '.join(BASELINES)}, "
-                             f"not {self.baseline!r}")
-        if self.test_fallback not in ("auto", "paper", "none"):
-            raise ValueError(f"test_fallback must be 'auto', 'paper' or 'none', "
-                             f"not {self.test_fallback!r}")
-        for stage in self.stages:
-            if stage.episodes < 0:
-                raise ValueError(f"a stage needs a non-negative episode count, not "
-                                 f"{stage.episodes}")
-        if self.max_steps < 1:
-            raise ValueError(f"max_steps must be positive, not {self.max_steps}")
-        QLearningConfig(self.alpha, self.gamma, self.epsilon, self.update, self.q_init)
-
-    @classmethod
-    def paper(cls, *, env_id: str = "safeguards/Minecraft-L1-v0",
-              env_kwargs: dict[str, Any] | None = None, episodes: int = 5000,
-              switch_every: int = 1666, **overrides: Any) -> "CurriculumConfig":
-        """The paper's Minecraft run (papers.md §1.5): safeguards 0-3 on layout 1, switching
-        every 1666 episodes (at 1666, 3332, 4998 of 5000), 1000 steps, alpha = gamma = 0.9,
-        epsilon = 0.1."""
-        specs = [f"minecraft/safeguard{i}" for i in range(4)]
-        stages = []
-        for i, spec in enumerate(specs):
-            start = i * switch_every
-            end = episodes if i == len(specs) - 1 else min(episodes, (i + 1) * switch_every)
-            stages.append(Stage(env_id, dict(env_kwargs or {}), spec, max(0, end - start)))
-        return cls(stages=stages, **overrides)
-
-    @property
-    def method_name(self) -> str:
-        return self.method or self.baseline or self.transfer
-
-    def q_config(self) -> QLearningConfig:
-        return QLearningConfig(self.alpha, self.gamma, self.epsilon, self.update, self.q_init)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; a labeler object is written as ``"module:Class"``."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["stages"] = [asdict(s) for s in self.stages]
-        if data["labeler"] is not None and not isinstance(data["labeler"], str):
-            kind = data["labeler"] if isinstance(data["labeler"], type) else type(data["labeler"])
-            data["labeler"] = f"{kind.__module__}:{kind.__qualname__}"
-        return to_json(data)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "CurriculumConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
-        values = dict(data)
-        values["stages"] = [Stage(**s) if isinstance(s, Mapping) else s for s in data["stages"]]
-        return cls(**values)
+    def run(self) -> Callable[..., Any]:
+        module, _, function = self.runner.partition(":")
+        return getattr(importlib.import_module(module), function)
 
 
-# -- resolving specs, environments, labelers ----------------------------------------------------
-
-#: Modules that register the ``safeguards/`` environment ids, imported on demand.
-ENV_MODULES = ("safeguards.envs.gridworld.minecraft", "safeguards.envs.doom")
-
-
-def register_env(env_id: str) -> None:
-    """Import the modules of :data:`ENV_MODULES` until ``env_id`` is registered (ids outside
-    ``safeguards/`` are left alone)."""
-    missing: list[str] = []
-    for module in ENV_MODULES:
-        if env_id in gym.registry or not env_id.startswith("safeguards/"):
-            return
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a suite whose extra is not installed
-            missing.append(f"{module}: {exc}")
-    if env_id not in gym.registry and missing:
-        raise ModuleNotFoundError(f"cannot register {env_id}: " + "; ".join(missing))
-
-
-def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
-    """``gymnasium.make`` that first registers the ``safeguards/`` environments."""
-    register_env(env_id)
-    return gym.make(env_id, **dict(env_kwargs or {}))
-
-
-def resolve_labeler(spec: Any, env: gym.Env) -> Labeler:
-    """The labeler ``spec`` names (object, class, or ``"module:Name"``), or the environment's
-    default (``MinecraftLabeler`` for the Minecraft gridworld; else ``env.unwrapped.labeler``)."""
-    if spec is None:
-        raw = env.unwrapped
-        own = getattr(raw, "labeler", None)
-        if own is not None:
-            return own() if isinstance(own, type) else own
-        if type(raw).__name__ == "MinecraftEnv":
-            from safeguards.envs.gridworld.minecraft import MinecraftLabeler
-
-            return MinecraftLabeler()
-        raise ValueError(f"no labeler for {type(raw).__name__}: set CurriculumConfig.labeler")
-    if isinstance(spec, str):
-        module, _, name = spec.partition(":")
-        if not name:
-            raise ValueError(f"labeler must be 'module:Name', not {spec!r}")
-        obj: Any = importlib.import_module(module)
-        for part in name.split("."):
-            obj = getattr(obj, part)
-        spec = obj
-    return spec() if isinstance(spec, type) else spec
-
-
-def _seed(seed: int, purpose: int, index: int = 0) -> int:
-    """A seed for a purpose (1: stage environments, 2: test) derived from the run's seed."""
-    return int(np.random.SeedSequence([seed, purpose, index]).generate_state(1)[0])
-
-
-# -- results ------------------------------------------------------------------------------------
-
-@dataclass
-class TestResult:
-    """Greedy test episodes under the test spec."""
-
-    __test__ = False  # not a pytest test class
-
-    episodes: int
-    """Episodes run."""
-    successes: int
-    """Episodes that ended without violating the test spec (reached ``max_steps``)."""
-    violations: int
-    """Episodes that violated the test spec."""
-    meta_learning_queries: int
-    """Greedy decisions at product states never visited in training."""
-    mean_length: float
-    """Mean episode length."""
-
-    @property
-    def success_rate(self) -> float:
-        return self.successes / self.episodes if self.episodes else 0.0
-
-    @property
-    def violation_rate(self) -> float:
-        return self.violations / self.episodes if self.episodes else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "success_rate": self.success_rate,
-                "violation_rate": self.violation_rate}
-
-
-class ViolationTotals:
-    """``train_violations`` and ``train_violations_final`` of a result that counts violating
-    episodes per stage (``stage_violations``, ``stage_violations_final``)."""
-
-    @property
-    def train_violations(self) -> int:
-        return sum(self.stage_violations)  # type: ignore[attr-defined]
-
-    @property
-    def train_violations_final(self) -> int:
-        return sum(self.stage_violations_final)  # type: ignore[attr-defined]
-
-
-@dataclass
-class CurriculumResult(ViolationTotals):
-    """What :func:`run_curriculum` returns (also written to ``result.json``)."""
-
-    run_dir: Path
-    method: str
-    seed: int
-    episodes: int
-    """Training episodes."""
-    stage_episodes: list[int]
-    stage_violations: list[int]
-    """Per stage: episodes that violated the stage's spec."""
-    stage_violations_final: list[int]
-    """Per stage: episodes that violated the final spec."""
-    value_s0: np.ndarray
-    """``max_a Q[s0, q0, a]`` at the start of every training episode."""
-    test: TestResult | None
-    table: QTable
-    wall_seconds: float
-    """Wall time of this call (training since the resume point, and the test)."""
-    semantic_sources: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
-    """Semantic transfer: stage -> live state -> the earlier ``(stage, state)`` it inherits."""
-
-    @property
-    def Q(self) -> np.ndarray:  # noqa: N802
-        return self.table.Q
-
-    def to_dict(self) -> dict[str, Any]:
-        return to_json({
-            "method": self.method, "seed": self.seed, "episodes": self.episodes,
-            "stage_episodes": self.stage_episodes, "stage_violations": self.stage_violations,
-            "stage_violations_final": self.stage_violations_final,
-            "train_violations": self.train_violations,
-            "train_violations_final": self.train_violations_final,
-            "final_value_s0": float(self.value_s0[-1]) if len(self.value_s0) else None,
-            "test": self.test.to_dict() if self.test is not None else None,
-            "wall_seconds": round(self.wall_seconds, 3),
-            "semantic_sources": {str(k): {str(q): [list(m) for m in ms] for q, ms in v.items()}
-                                 for k, v in self.semantic_sources.items()},
-        })
-
-
-# -- the run ------------------------------------------------------------------------------------
-
-@dataclass
-class _Plan:
-    """The stages actually trained (baselines collapse them) and how."""
-
-    stages: list[Stage]
-    final_spec: str
-    test_env_id: str
-    test_env_kwargs: dict[str, Any]
-    transfer: str
-    observe_safeguard: bool
-    reward: str
-    fear: bool
-
-
-def final_target(config: CurriculumConfig | DeepConfig) -> tuple[str, str, dict[str, Any]]:
-    """The final (test) spec, the test environment and its keyword arguments of a run: the
-    configured ones, by default the last stage's."""
-    last = config.stages[-1]
-    kwargs = config.test_env_kwargs if config.test_env_kwargs is not None else last.env_kwargs
-    return config.test_spec or last.spec, config.test_env_id or last.env_id, dict(kwargs)
-
-
-def _plan(config: CurriculumConfig) -> _Plan:
-    last = config.stages[-1]
-    final_spec, test_env, test_kwargs = final_target(config)
-    if config.baseline is None:
-        return _Plan(list(config.stages), final_spec, test_env, test_kwargs, config.transfer,
-                     True, config.reward, False)
-    total = sum(s.episodes for s in config.stages)
-    single = [Stage(last.env_id, dict(last.env_kwargs), final_spec, total)]
-    if config.baseline == "no_safeguard":
-        return _Plan(single, final_spec, test_env, test_kwargs, "none", False, "task", False)
-    return _Plan(single, final_spec, test_env, test_kwargs, "none", True, config.reward,
-                 config.baseline == "intrinsic_fear")
-
-
-def _resolved_config(config: CurriculumConfig, plan: _Plan) -> dict[str, Any]:
-    data = config.to_dict()
-    data["method"] = config.method_name
-    data["resolved"] = {
-        "stages": [asdict(s) for s in plan.stages], "final_spec": plan.final_spec,
-        "test_env_id": plan.test_env_id, "test_env_kwargs": plan.test_env_kwargs,
-        "transfer": plan.transfer, "observe_safeguard": plan.observe_safeguard,
-        "reward": plan.reward, "intrinsic_fear": plan.fear,
+def _learners() -> dict[str, Learner]:
+    return {
+        "tabular": Learner("tabular", CurriculumConfig, Stage, "episodes", TRANSFERS, BASELINES,
+                           "safeguards.learn.tabular:run_tabular_curriculum"),
+        "ppo": Learner("ppo", DeepConfig, DeepStage, "frames", DEEP_TRANSFERS, DEEP_BASELINES,
+                       "safeguards.learn.deep:run_deep_curriculum"),
     }
-    return to_json(data)
 
 
-def _fallback(config: CurriculumConfig, plan: _Plan) -> str:
-    if config.test_fallback != "auto":
-        return config.test_fallback
-    return "paper" if plan.transfer in ("paper", "semantic") else "none"
+#: Every learner, by name.
+LEARNERS: dict[str, Learner] = _learners()
 
 
-def _checkpoint_arrays(table: QTable, fear: FearModel | None,
-                       snapshots: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-    arrays = {"Q": table.Q, "U": table.U, "known": table.known}
-    if fear is not None:
-        arrays.update(fear.arrays())
-    for j, (snap_q, snap_known) in enumerate(snapshots):
-        arrays[f"snapshot_Q_{j}"] = snap_q
-        arrays[f"snapshot_known_{j}"] = snap_known
-    return arrays
+def learner_of(config: Any) -> Learner:
+    """The learner of a configuration object."""
+    for learner in LEARNERS.values():
+        if isinstance(config, learner.config):
+            return learner
+    raise TypeError(f"no learner takes a {type(config).__name__}; configurations: "
+                    + ", ".join(learner.config.__name__ for learner in LEARNERS.values()))
 
 
-def open_run(run_dir: str | os.PathLike[str], resolved: Mapping[str, Any], resume: bool, *,
-             fields: Sequence[str] = METRIC_FIELDS
-             ) -> tuple[RunDir, tuple[dict[str, Any], dict[str, np.ndarray]] | None]:
-    """The run directory and its last checkpoint (None: start afresh).  ``resume`` requires the
-    configuration the directory was started with; without it the directory must be empty."""
-    run = RunDir(run_dir, fields)
-    checkpoint = None
-    if resume:
-        saved = run.read_config()
-        if saved is not None and saved != resolved:
-            changed = sorted(k for k in set(saved) | set(resolved)
-                             if saved.get(k) != resolved.get(k))
-            raise ValueError(f"{run.config_path} holds another configuration (differs in "
-                             f"{', '.join(changed)}); resume with the same configuration")
-        checkpoint = run.load_checkpoint()
-    elif run.has_run():
-        raise FileExistsError(f"{run.path} already holds a run; resume it (resume=True) or "
-                              "choose another directory")
-    run.write_config(resolved)
-    return run, checkpoint
-
-
-def run_curriculum(config: CurriculumConfig | DeepConfig, run_dir: str | os.PathLike[str], *,
-                   resume: bool = False, progress: bool = True,
-                   on_episode: Callable[[dict[str, Any]], None] | None = None
-                   ) -> CurriculumResult | DeepResult:
-    """Train through the stages, then test; see the module docstring.  A
-    :class:`~safeguards.learn.deep_config.DeepConfig` runs the PPO learner instead
-    (:func:`safeguards.learn.deep.run_deep_curriculum`).
+def run_curriculum(config: Any, run_dir: str | os.PathLike[str], *, resume: bool = False,
+                   progress: bool = True,
+                   on_episode: Callable[[dict[str, Any]], None] | None = None) -> Any:
+    """Train ``config`` with its learner in ``run_dir``, then test; returns the learner's
+    result (``.to_dict()`` is what ``result.json`` holds).
 
     Args:
-        config: the run.
+        config: the run (:class:`CurriculumConfig` or :class:`DeepConfig`).
         run_dir: its directory (:class:`~safeguards.runs.RunDir`); must not hold another run
             unless ``resume``.
         resume: continue from the directory's last checkpoint (from scratch if it has none);
-            the configuration must be the one the directory was started with.  The result is the
-            one an uninterrupted run gives.
+            the configuration must be the one the directory was started with.
         progress: draw a progress bar on stderr.
         on_episode: called with every metrics row, after it is logged and after any checkpoint
             of that episode (raising from it stops the run, as a kill would).
     """
-    if isinstance(config, DeepConfig):
-        from safeguards.learn.deep import run_deep_curriculum
-
-        return run_deep_curriculum(config, run_dir, resume=resume, progress=progress,
-                                   on_episode=on_episode)
-    started = time.perf_counter()
-    plan = _plan(config)
-    run, checkpoint = open_run(run_dir, _resolved_config(config, plan), resume)
-
-    q_config = config.q_config()
-    stage_sgs = [load_safeguard(s.spec) for s in plan.stages]
-    final_sg = load_safeguard(plan.final_spec)
-    observed = plan.observe_safeguard
-    n_slots = n_slots_for([*stage_sgs, final_sg]) if observed else 1
-    stage_slots = [slot_map(sg, n_slots) if observed else [0] * sg.n_states for sg in stage_sgs]
-    probe = make_env(plan.stages[0].env_id, plan.stages[0].env_kwargs)
-    labeler = resolve_labeler(config.labeler, probe)
-    for sg in {id(sg): sg for sg in [*stage_sgs, final_sg]}.values():
-        check_coverage(sg.props, labeler)
-    shape = make_stepper(probe, labeler, max_steps=config.max_steps, fast=config.fast_env)
-    n_obs, n_actions = shape.n_obs, shape.n_actions
-    probe.close()
-    table = QTable(n_obs, n_slots, n_actions, config.q_init)
-    fear = (FearModel(n_obs * n_slots, config.fear_radius, config.fear_penalty)
-            if plan.fear else None)
-    rng = np.random.default_rng(config.seed)
-    snapshots: list[tuple[np.ndarray, np.ndarray]] = []
-    stage = stage_episode = episode = 0
-    env_state: dict[str, Any] | None = None
-    semantic: dict[int, dict[int, list[tuple[int, int]]]] = {}
-
-    if checkpoint is not None:
-        meta, arrays = checkpoint
-        if meta.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"{run.npz_path}: unsupported checkpoint version "
-                             f"{meta.get('version')}")
-        table.set_arrays(arrays["Q"], arrays["U"], arrays["known"])
-        if fear is not None:
-            fear.load(arrays["fear_danger"], arrays["fear_safe"])
-        snapshots = [(arrays[f"snapshot_Q_{j}"], arrays[f"snapshot_known_{j}"].astype(bool))
-                     for j in range(meta["snapshots"])]
-        rng.bit_generator.state = meta["rng"]
-        stage, stage_episode, episode = meta["stage"], meta["stage_episode"], meta["episode"]
-        env_state = meta.get("env_rng")
-        semantic = {int(k): {int(q): [tuple(m) for m in ms] for q, ms in v.items()}
-                    for k, v in meta.get("semantic_sources", {}).items()}
-    run.start_metrics(keep=episode if checkpoint is not None else None)
-
-    def save() -> None:
-        meta = {"version": CHECKPOINT_VERSION, "method": config.method_name,
-                "seed": config.seed, "stage": stage, "stage_episode": stage_episode,
-                "episode": episode, "snapshots": len(snapshots),
-                "rng": rng.bit_generator.state, "env_rng": env_state,
-                "semantic_sources": {str(k): {str(q): ms for q, ms in v.items()}
-                                     for k, v in semantic.items()},
-                "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        run.save_checkpoint(meta, _checkpoint_arrays(table, fear, snapshots))
-
-    total = sum(s.episodes for s in plan.stages)
-    bar = Progress(total, enabled=progress, desc=config.method_name, initial=episode)
-    recent: list[bool] = []
-    try:
-        while stage < len(plan.stages):
-            current = plan.stages[stage]
-            if current.episodes == 0:  # an empty stage still ends (and is snapshotted)
-                snapshots.append((table.Q, table.known))
-                stage, stage_episode, env_state = stage + 1, 0, None
-                save()
-                continue
-            env = make_env(current.env_id, current.env_kwargs)
-            stepper = make_stepper(env, labeler, max_steps=config.max_steps,
-                                   fast=config.fast_env)
-            if (stepper.n_obs, stepper.n_actions) != (n_obs, n_actions):
-                raise ValueError(f"stage {stage} ({current.env_id}) has {stepper.n_obs} "
-                                 f"observations and {stepper.n_actions} actions; the first "
-                                 f"stage has {n_obs} and {n_actions}")
-            stepper.seed(_seed(config.seed, 1, stage))
-            if stage_episode == 0:
-                semantic.update(_begin_stage(plan, table, fear, stage, stage_sgs, stage_slots,
-                                             snapshots, config))
-            elif env_state is not None:
-                stepper.np_random.bit_generator.state = env_state
-            train = MonitorTable(stage_sgs[stage], n_slots, plan.reward, observed=observed)
-            final = MonitorTable(final_sg, n_slots, plan.reward, observed=observed)
-            letters = LetterCache(stepper, train, final)
-            paper_stage = stage if plan.transfer == "paper" else None
-            while stage_episode < current.episodes:
-                stats = run_episode(stepper, table, train, final, rng, q_config,
-                                    max_steps=config.max_steps, letters=letters,
-                                    paper_stage=paper_stage, fear=fear)
-                record = _record(config, stage, stage_episode, episode, stats)
-                run.log(record)
-                stage_episode += 1
-                episode += 1
-                recent.append(stats.violated_final)
-                del recent[:-100]
-                bar.update(1, f"stage {stage + 1}/{len(plan.stages)} "
-                              f"final-spec violations (last 100) {sum(recent)}")
-                finished = stage_episode == current.episodes
-                if finished:
-                    snapshots.append((table.Q, table.known))
-                    stage, stage_episode, env_state = stage + 1, 0, None
-                    save()
-                elif config.checkpoint_every and episode % config.checkpoint_every == 0:
-                    env_state = stepper.np_random.bit_generator.state
-                    save()
-                if on_episode is not None:
-                    on_episode(record)
-                if finished:
-                    break
-            env.close()
-    finally:
-        bar.close()
-        run.close()
-
-    fallback = _fallback(config, plan)
-    test = None
-    if config.test_episodes > 0:
-        test = evaluate(table, env_id=plan.test_env_id, env_kwargs=plan.test_env_kwargs,
-                        spec=plan.final_spec, episodes=config.test_episodes,
-                        seed=_seed(config.seed, 2), max_steps=config.max_steps,
-                        fallback=fallback, observe_safeguard=observed, labeler=labeler,
-                        fast_env=config.fast_env)
-    rows = read_metrics(run.path)
-    n_stages = len(plan.stages)
-    result = CurriculumResult(
-        run_dir=run.path, method=config.method_name, seed=config.seed, episodes=len(rows),
-        stage_episodes=[sum(1 for r in rows if r["stage"] == k) for k in range(n_stages)],
-        stage_violations=[sum(1 for r in rows if r["stage"] == k and r["violated"])
-                          for k in range(n_stages)],
-        stage_violations_final=[sum(1 for r in rows if r["stage"] == k and r["violated_final"])
-                                for k in range(n_stages)],
-        value_s0=np.array([r["value_s0"] for r in rows], dtype=np.float64),
-        test=test, table=table, wall_seconds=time.perf_counter() - started,
-        semantic_sources=semantic)
-    run.write_result({**result.to_dict(), "test_fallback": fallback})
-    return result
-
-
-def _begin_stage(plan: _Plan, table: QTable, fear: FearModel | None, stage: int,
-                 stage_sgs: Sequence[Safeguard], stage_slots: Sequence[Sequence[int]],
-                 snapshots: Sequence[tuple[np.ndarray, np.ndarray]], config: CurriculumConfig
-                 ) -> dict[int, dict[int, list[tuple[int, int]]]]:
-    """Apply the transfer at the start of ``stage`` (nothing to do for stage 0)."""
-    if stage == 0:
-        return {}
-    if plan.transfer == "none":
-        table.reset()
-        if fear is not None:
-            fear.load(np.zeros(len(fear.danger), np.int64), np.zeros(len(fear.safe), np.int64))
-        return {}
-    if plan.transfer == "semantic":
-        sources = semantic_sources(stage_sgs[:stage + 1], stage, horizon=config.semantic_horizon)
-        q_table, known = table.Q, table.known
-        apply_semantic(q_table, known, snapshots, stage_slots, sources, stage, config.q_init)
-        table.set_arrays(Q=q_table, known=known)
-        return {stage: sources}
-    return {}  # warm and paper keep the table (paper initialises lazily, on first visits)
-
-
-def _record(config: CurriculumConfig, stage: int, stage_episode: int, episode: int,
-            stats: EpisodeStats) -> dict[str, Any]:
-    return {"method": config.method_name, "seed": config.seed, "stage": stage,
-            "stage_episode": stage_episode, "episode": episode, "return": stats.ret,
-            "length": stats.length, "violated": stats.violated,
-            "violation_step": stats.violation_step, "violated_rules": stats.violated_rules,
-            "violated_final": stats.violated_final,
-            "violation_step_final": stats.violation_step_final, "value_s0": stats.value_s0,
-            "pessimistic_s0": stats.pessimistic_s0}
-
-
-def evaluate(table: QTable, *, env_id: str, env_kwargs: Mapping[str, Any] | None = None,
-             spec: str | Safeguard, episodes: int = 100, seed: int = 0, max_steps: int = 1000,
-             fallback: Literal["paper", "none"] = "paper", observe_safeguard: bool = True,
-             labeler: Any = None, fast_env: bool = True) -> TestResult:
-    """Greedy test of a learnt table under ``spec`` (the paper's test: 100 episodes; success =
-    no violation within ``max_steps``); see :func:`~safeguards.learn.qlearning.greedy_episode`
-    for the meta-learning queries and the fallback.  ``observe_safeguard=False``: the table
-    has one slot and the agent ignores the safeguard state (the ``no_safeguard`` baseline)."""
-    sg = load_safeguard(spec)
-    env = make_env(env_id, env_kwargs)
-    labeler = resolve_labeler(labeler, env)
-    check_coverage(sg.props, labeler)
-    stepper = make_stepper(env, labeler, max_steps=max_steps, fast=fast_env)
-    stepper.seed(seed)
-    monitor = MonitorTable(sg, table.n_slots, "task", observed=observe_safeguard)
-    letters = LetterCache(stepper, monitor, monitor)
-    rng = np.random.default_rng(seed)
-    successes = violations = queries = steps = 0
-    for _ in range(episodes):
-        stats = greedy_episode(stepper, table, monitor, rng, max_steps=max_steps,
-                               fallback=fallback, letters=letters)
-        violations += stats.violated
-        successes += not stats.violated
-        queries += stats.meta_queries
-        steps += stats.length
-    env.close()
-    return TestResult(episodes, successes, violations, queries,
-                      steps / episodes if episodes else 0.0)
-
+    return learner_of(config).run()(config, run_dir, resume=resume, progress=progress,
+                                    on_episode=on_episode)

@@ -1,5 +1,5 @@
 """Progressive safeguards from pixels: Stable-Baselines3 PPO through a sequence of (image
-environment, safeguard) stages, the deep counterpart of :mod:`safeguards.learn.curriculum`.
+environment, safeguard) stages, the deep counterpart of :mod:`safeguards.learn.tabular`.
 
 The paper trains Sample Factory's APPO on VizDoom and moves from one safeguard to the next by
 resuming the same checkpoint with a fresh optimizer, optional parameter noise and a larger
@@ -61,10 +61,11 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from safeguards.automata import Safeguard
 from safeguards.files import write_atomic
 from safeguards.labels import Labeler, check_coverage
-from safeguards.learn.curriculum import (
-    ViolationTotals, final_target, load_safeguard, make_env, open_run, resolve_labeler,
+from safeguards.compiler import load_safeguard
+from safeguards.learn.common import (
+    Plan, ViolationTotals, final_target, make_env, open_run, planned_stages, resolve_labeler,
 )
-from safeguards.learn.deep_config import DeepConfig, DeepStage
+from safeguards.learn.config import DeepConfig, DeepStage
 from safeguards.learn.deep_envs import product_env
 from safeguards.learn.sb3_callbacks import (
     Counters, EpisodeMetrics, EpisodeTally, PeriodicCheckpoint,
@@ -80,33 +81,23 @@ DEEP_METRIC_FIELDS = (*METRIC_FIELDS, "task_return", "violations_final", "frames
 
 
 @dataclass
-class _Plan:
-    """The stages actually trained (baselines collapse them) and how."""
+class _Plan(Plan):
+    """The PPO learner's plan: what the policy observes, the penalty, termination."""
 
-    stages: list[DeepStage]
-    final_spec: str
-    test_env_id: str
-    test_env_kwargs: dict[str, Any]
-    transfer: str
     observe: bool
     violation_penalty: float
     terminate_on_violation: bool
 
 
 def _plan(config: DeepConfig) -> _Plan:
-    last = config.stages[-1]
     final_spec, test_env, test_kwargs = final_target(config)
-    stages = list(config.stages)
     observe, penalty, terminate = (config.observe_safeguard, config.violation_penalty,
                                    config.terminate_on_violation)
-    if config.baseline is not None:
-        total = sum(s.frames for s in config.stages)
-        stages = [DeepStage(last.env_id, dict(last.env_kwargs), final_spec, total)]
     if config.baseline == "no_safeguard":  # the final spec is only monitored
         observe, penalty, terminate = False, 0.0, False
     transfer = config.transfer if config.baseline is None else "reset"
-    return _Plan(stages, final_spec, test_env, test_kwargs, transfer, observe, penalty,
-                 terminate)
+    return _Plan(planned_stages(config, "frames"), final_spec, test_env, test_kwargs, transfer,
+                 observe, penalty, terminate)
 
 
 @dataclass

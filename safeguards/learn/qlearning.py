@@ -36,45 +36,36 @@ state at episode boundaries fully determines the rest of a run (checkpoints rely
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Literal, Protocol, Sequence
+from typing import Annotated, Any, Hashable, Protocol, Sequence
 
 import numpy as np
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from safeguards.automata import Safeguard, Verdict
+from safeguards.config import SCHEMA, one_of
 from safeguards.gym.rewards import SafeguardStep, reward_mode
+from safeguards.learn.config import LearningRate, Probability, Update
 from safeguards.learn.transfer import paper_initial_row, slot_map
 
 __all__ = ["QLearningConfig", "QTable", "MonitorTable", "FearModel", "EpisodeStats", "Stepper",
-           "run_episode", "greedy_episode", "UPDATES"]
-
-UPDATES = ("standard", "paper")
+           "run_episode", "greedy_episode"]
 
 
-@dataclass
+@pydantic_dataclass(config=SCHEMA)
 class QLearningConfig:
     """Hyperparameters of tabular Q-learning (defaults: the paper's Minecraft values)."""
 
-    alpha: float = 0.9
+    alpha: LearningRate = 0.9
     """Learning rate, constant (the paper disables decay)."""
-    gamma: float = 0.9
+    gamma: Probability = 0.9
     """Discount factor."""
-    epsilon: float = 0.1
+    epsilon: Probability = 0.1
     """Probability of a uniformly random action (which may coincide with the greedy one)."""
-    update: Literal["standard", "paper"] = "standard"
+    update: Annotated[Update, one_of(Update)] = "standard"
     """``standard``: update the executed action, no bootstrap from terminal states.  ``paper``:
     update the greedy action and always bootstrap, as the authors' code does."""
     q_init: float = 0.0
     """Initial value of every table entry (the paper: 0)."""
-
-    def __post_init__(self) -> None:
-        if self.update not in UPDATES:
-            raise ValueError(f"update must be one of {', '.join(UPDATES)}, not {self.update!r}")
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1], not {self.epsilon!r}")
-        if not 0.0 < self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], not {self.alpha!r}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], not {self.gamma!r}")
 
 
 class QTable:

@@ -5,17 +5,9 @@ calls the labeler on every step, as :class:`~safeguards.gym.SafeguardWrapper` do
 unwrapped environment: the wrappers Gymnasium adds only check and time-limit, and the learner
 applies its own ``max_steps``).
 
-:class:`MinecraftStepper` is the fast path for :class:`~safeguards.envs.gridworld.minecraft.
-MinecraftEnv` with ``obs_mode="cell"`` and the :class:`MinecraftLabeler` (whose labels depend
-on ``info["label"]`` only).  ``MinecraftEnv.step`` costs ~12 us (MiniGrid bookkeeping and one
-``Generator.random()`` call per step), more than the rest of the learning step; the fast path
-resets through the environment itself (so the layout and the label jitter come from its code and
-its random generator) and then plays the documented dynamics on a precomputed move table:
-with probability ``slip`` the chosen action is replaced by one drawn uniformly from all five,
-moves off the grid are clamped, the episode is truncated after ``max_steps``.  The slip draws of
-an episode come from the environment's own ``np_random``, in two arrays drawn after the reset.
-The distribution of trajectories is the environment's; the stream of random numbers is not the
-one ``env.step`` would consume (``tests/test_learn.py`` checks the moves against ``env.step``).
+An environment may offer a faster exact path for the tabular learner through a
+``fast_stepper(env, labeler, max_steps)`` method on its unwrapped class (the Minecraft
+gridworld does: :mod:`safeguards.envs.gridworld.stepper`).
 """
 
 from __future__ import annotations
@@ -27,7 +19,7 @@ from gymnasium import spaces
 
 from safeguards.labels import Labeler, checked_labels
 
-__all__ = ["EnvStepper", "MinecraftStepper", "make_stepper"]
+__all__ = ["EnvStepper", "make_stepper"]
 
 
 class EnvStepper:
@@ -70,70 +62,11 @@ class EnvStepper:
         return frozenset(checked_labels(self.labeler, set(key)))  # type: ignore[arg-type]
 
 
-class MinecraftStepper(EnvStepper):
-    """The Minecraft fast path (see the module docstring)."""
-
-    def __init__(self, env: gym.Env, labeler: Labeler, max_steps: int | None = None) -> None:
-        from safeguards.envs.gridworld.minecraft import SIZE, MinecraftActions
-
-        super().__init__(env, labeler)
-        self.slip = float(self.raw.slip)
-        self.max_steps = int(self.raw.max_steps if max_steps is None
-                             else min(max_steps, self.raw.max_steps))
-        moves = {MinecraftActions.right: (0, 1), MinecraftActions.up: (-1, 0),
-                 MinecraftActions.left: (0, -1), MinecraftActions.down: (1, 0),
-                 MinecraftActions.stay: (0, 0)}
-        #: ``next_cell[cell * 5 + action]``: the cell reached, clamped to the grid.
-        self.next_cell: list[int] = []
-        for cell in range(self.n_obs):
-            row, col = divmod(cell, SIZE)
-            for action in range(self.n_actions):
-                d_row, d_col = moves[MinecraftActions(action)]
-                r = min(max(row + d_row, 0), SIZE - 1)
-                c = min(max(col + d_col, 0), SIZE - 1)
-                self.next_cell.append(r * SIZE + c)
-        self._labels: list[str] = []
-        self._slip: list[bool] = []
-        self._slip_action: list[int] = []
-        self._cell = 0
-        self._t = 0
-
-    @staticmethod
-    def applies(env: gym.Env, labeler: Labeler) -> bool:
-        """Is the fast path exact for this environment and labeler?"""
-        try:
-            from safeguards.envs.gridworld.minecraft import MinecraftEnv, MinecraftLabeler
-        except ImportError:  # pragma: no cover - minigrid missing
-            return False
-        raw = env.unwrapped
-        return (type(raw) is MinecraftEnv and raw.obs_mode == "cell"
-                and type(labeler) is MinecraftLabeler)
-
-    def reset(self) -> int:
-        obs, _ = self.raw.reset()
-        self._labels = self.raw.labels.ravel().tolist()
-        generator = self.raw.np_random
-        self._slip = (generator.random(self.max_steps) < self.slip).tolist()
-        self._slip_action = generator.integers(self.n_actions, size=self.max_steps).tolist()
-        self._cell = int(obs)
-        self._t = 0
-        return self._cell
-
-    def step(self, action: int) -> tuple[int, Hashable, float, bool, bool]:
-        t = self._t
-        if self._slip[t]:
-            action = self._slip_action[t]
-        self._t = t = t + 1
-        cell = self._cell = self.next_cell[self._cell * 5 + action]
-        return cell, self._labels[cell], 0.0, False, t >= self.max_steps
-
-    def valuation(self, key: Hashable) -> frozenset[str]:
-        return frozenset(checked_labels(self.labeler, self.labeler(None, {"label": key}, None)))
-
-
 def make_stepper(env: gym.Env, labeler: Labeler, *, max_steps: int | None = None,
-                 fast: bool = True) -> EnvStepper | MinecraftStepper:
-    """The fast path when it applies (and ``fast``), else :class:`EnvStepper`."""
-    if fast and MinecraftStepper.applies(env, labeler):
-        return MinecraftStepper(env, labeler, max_steps)
-    return EnvStepper(env, labeler)
+                 fast: bool = True) -> EnvStepper:
+    """The environment's own fast path when it offers one for this labeler (and ``fast``):
+    ``env.unwrapped.fast_stepper(env, labeler, max_steps)`` returning a stepper or None;
+    else :class:`EnvStepper`."""
+    fast_stepper = getattr(env.unwrapped, "fast_stepper", None) if fast else None
+    stepper = fast_stepper(env, labeler, max_steps) if fast_stepper is not None else None
+    return stepper if stepper is not None else EnvStepper(env, labeler)

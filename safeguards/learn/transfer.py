@@ -53,10 +53,8 @@ import numpy as np
 
 from safeguards.automata import Safeguard, Verdict
 
-__all__ = ["TRANSFERS", "slot_map", "n_slots_for", "joint_alphabet", "behaviour_distance",
+__all__ = ["slot_map", "n_slots_for", "joint_alphabet", "behaviour_distance",
            "distance_matrix", "semantic_sources", "apply_semantic", "paper_initial_row"]
-
-TRANSFERS = ("none", "warm", "paper", "semantic")
 
 
 def _violating(sg: Safeguard) -> np.ndarray:

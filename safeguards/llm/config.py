@@ -62,12 +62,16 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic.dataclasses import dataclass as schema
 
 from safeguards.compiler import load_safeguard
 from safeguards.errors import SafeguardsError
-from safeguards.experiment import (ConfigError, _at_least, _Checker, _in, _one_of, _parse_text,
-                                   _resolve_spec, find_experiment)
+from safeguards.config import (
+    SCHEMA, Checker, ConfigError, at_least, in_range, one_of, parse_config_text, schema_fields,
+)
+from safeguards.experiment import _resolve_spec, find_experiment
 
 __all__ = ["LLMStage", "TrainSettings", "EvalSettings", "LLMExperiment", "METHODS",
            "parse_llm_experiment", "load_llm_experiment", "make_labeler"]
@@ -77,64 +81,55 @@ METHODS = ("progressive", "final_spec", "no_finetune")
 DEFAULT_LABELER = "safeguards.llm.events:default_text_labeler"
 
 
-@dataclass(frozen=True)
+@schema(frozen=True, config=SCHEMA)
 class LLMStage:
     """One stage: a spec (path, shipped name or formula) and its GRPO steps."""
 
     spec: str
-    steps: int
+    steps: Annotated[int, at_least(1)]
 
 
-@dataclass
+Reference = Literal["base", "previous"]
+
+
+@schema(config=SCHEMA)
 class TrainSettings:
-    """GRPO settings (see the module docstring)."""
+    """GRPO settings (see the module docstring); also the ``[train]`` table's schema.
 
-    prompts_per_step: int = 2
-    num_generations: int = 4
-    max_completion_length: int = 48
-    learning_rate: float = 1e-5
-    temperature: float = 1.0
-    beta: float = 0.0
-    reference: str = "base"
+    >>> TrainSettings(num_generations=1)
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for TrainSettings
+    num_generations
+      must be at least 2 [type=safeguards_constraint, input_value=1, input_type=int]
+    """
+
+    prompts_per_step: Annotated[int, at_least(1)] = 2
+    num_generations: Annotated[int, at_least(2)] = 4
+    max_completion_length: Annotated[int, at_least(1)] = 48
+    learning_rate: Annotated[float, in_range(0, 1, lo_open=True)] = 1e-5
+    temperature: Annotated[float, in_range(0, 10, lo_open=True)] = 1.0
+    beta: Annotated[float, in_range(0, 100)] = 0.0
+    reference: Annotated[Reference, one_of(Reference)] = "base"
     shield: bool = False
-    checkpoint_every: int = 5
-    final_spec_steps: int = 0
-    threads: int = 1
+    checkpoint_every: Annotated[int, at_least(1)] = 5
+    final_spec_steps: Annotated[int, at_least(0)] = 0
+    threads: Annotated[int, at_least(1)] = 1
 
 
-@dataclass
+@schema(config=SCHEMA)
 class EvalSettings:
-    """Held-out evaluation settings (see the module docstring)."""
+    """Held-out evaluation settings (see the module docstring); the ``[eval]`` table's
+    schema."""
 
     prompts: str = "heldout"
-    samples_per_prompt: int = 2
-    max_new_tokens: int = 48
-    temperature: float = 1.0
+    samples_per_prompt: Annotated[int, at_least(1)] = 2
+    max_new_tokens: Annotated[int, at_least(1)] = 48
+    temperature: Annotated[float, in_range(0, 10)] = 1.0
 
 
-# key -> (type, check)
-_TRAIN_KEYS = {
-    "prompts_per_step": (int, _at_least(1)),
-    "num_generations": (int, _at_least(2)),
-    "max_completion_length": (int, _at_least(1)),
-    "learning_rate": (float, _in(0, 1, lo_open=True)),
-    "temperature": (float, _in(0, 10, lo_open=True)),
-    "beta": (float, _in(0, 100)),
-    "reference": (str, _one_of(("base", "previous"))),
-    "shield": (bool, None),
-    "checkpoint_every": (int, _at_least(1)),
-    "final_spec_steps": (int, _at_least(0)),
-    "threads": (int, _at_least(1)),
-}
-_EVAL_KEYS = {
-    "prompts": (str, None),
-    "samples_per_prompt": (int, _at_least(1)),
-    "max_new_tokens": (int, _at_least(1)),
-    "temperature": (float, _in(0, 10)),
-}
 _TOP_KEYS = ("name", "description", "model", "seed", "prompts", "labeler", "methods", "train",
              "eval", "stages")
-_STAGE_KEYS = ("spec", "steps")
 
 
 @dataclass
@@ -180,20 +175,14 @@ def _resolve_path(value: str, base: Path) -> str:
     return os.fspath(candidate) if candidate.is_absolute() else value
 
 
-def _settings(c: _Checker, raw: Any, keys: dict[str, tuple[type, Any]], section: str,
-              target: Any) -> None:
+def _settings(c: Checker, raw: Any, kind: type, section: str) -> Any:
+    """The settings of a ``[section]`` table (defaults where it is absent or has problems)."""
     if raw is None:
-        return
+        return kind()
     if not isinstance(raw, dict):
         c.add((section,), f"[{section}] must be a table")
-        return
-    c.keys(raw, tuple(keys), (section,), f"[{section}]")
-    for key, value in raw.items():
-        if key in keys:
-            kind, check = keys[key]
-            typed = c.typed(value, kind, (section, key), key, check)
-            if typed is not None:
-                setattr(target, key, typed)
+        return kind()
+    return kind(**c.fields(kind, raw, (section,), f"[{section}]"))
 
 
 def parse_llm_experiment(text: str, file: str = "<config>", *,
@@ -202,8 +191,8 @@ def parse_llm_experiment(text: str, file: str = "<config>", *,
     ``file:line`` for every problem found (paths are relative to ``base``, default the current
     folder).  Specs are compiled; the model is not loaded."""
     folder = Path(base) if base is not None else Path.cwd()
-    data = _parse_text(text, file, False)
-    c = _Checker(text, file, False)
+    data = parse_config_text(text, file, False)
+    c = Checker(text, file)
     if isinstance(data, dict) and "model" not in data and ("env" in data or "seeds" in data):
         key = "env" if "env" in data else "seeds"
         raise c.error((key,), "this is an RL curriculum (it has `env` or `seeds` and no `model`), "
@@ -229,14 +218,14 @@ def parse_llm_experiment(text: str, file: str = "<config>", *,
             c.add(("methods",), "`methods` must be a non-empty list of names",
                   "e.g. methods = [" + ", ".join(f'"{m}"' for m in METHODS) + "]")
         else:
-            chosen = [c.typed(m, str, ("methods",), "methods", _one_of(METHODS)) for m in methods]
+            chosen = [c.typed(m, str, ("methods",), "methods", one_of(METHODS)) for m in methods]
             if all(m is not None for m in chosen):
                 if len(set(chosen)) != len(chosen):
                     c.add(("methods",), "`methods` lists a method twice")
                 experiment.methods = chosen
 
-    _settings(c, data.get("train"), _TRAIN_KEYS, "train", experiment.train)
-    _settings(c, data.get("eval"), _EVAL_KEYS, "eval", experiment.eval)
+    experiment.train = _settings(c, data.get("train"), TrainSettings, "train")
+    experiment.eval = _settings(c, data.get("eval"), EvalSettings, "eval")
     if experiment.train.reference == "previous" and experiment.train.beta == 0:
         c.add(("train", "reference"), '`reference = "previous"` has no effect with beta = 0',
               "set beta > 0 (a KL penalty towards the reference model) or drop `reference`")
@@ -252,12 +241,11 @@ def parse_llm_experiment(text: str, file: str = "<config>", *,
         if not isinstance(stage, dict):
             c.add(path, f"stage {k + 1} must be a table")
             continue
-        c.keys(stage, _STAGE_KEYS, path, f"stage {k + 1}")
-        for key in _STAGE_KEYS:
+        values = c.fields(LLMStage, stage, path, f"stage {k + 1}")
+        for key in schema_fields(LLMStage):
             if key not in stage:
                 c.add(path, f"stage {k + 1} needs `{key}`")
-        spec = c.typed(stage.get("spec", ""), str, path + ("spec",), "spec")
-        steps = c.typed(stage.get("steps", 1), int, path + ("steps",), "steps", _at_least(1))
+        spec, steps = values.get("spec"), values.get("steps")
         if spec:
             resolved, problem, hint = _resolve_spec(spec, folder)
             if problem:
@@ -273,7 +261,7 @@ def parse_llm_experiment(text: str, file: str = "<config>", *,
     return experiment
 
 
-def _check_specs(c: _Checker, experiment: LLMExperiment) -> None:
+def _check_specs(c: Checker, experiment: LLMExperiment) -> None:
     """Every spec compiles and reads only propositions the labeler emits."""
     from safeguards.llm.rewards import check_labeler
 
@@ -296,7 +284,7 @@ def _check_specs(c: _Checker, experiment: LLMExperiment) -> None:
                       detail=str(error))
 
 
-def _check_prompts(c: _Checker, path: tuple[Any, ...], value: str) -> str:
+def _check_prompts(c: Checker, path: tuple[Any, ...], value: str) -> str:
     from safeguards.envs.text import load_prompts
 
     try:

@@ -124,7 +124,7 @@ def _absolute(text: str, base: str | os.PathLike[str] | None) -> Path:
         path = Path(base if base is not None else os.getcwd()) / path
     try:
         return path.resolve()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # a loop of links, a NUL byte
         return path
 
 

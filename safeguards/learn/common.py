@@ -1,0 +1,119 @@
+"""What every progressive-safeguards learner shares: opening (and resuming) a run directory,
+the environments' labelers, the final (test) target of a configuration, derived seeds, and
+violation totals of a result.  The learners (:mod:`safeguards.learn.tabular`,
+:mod:`safeguards.learn.deep`) build on these; :mod:`safeguards.learn.curriculum` dispatches a
+configuration to its learner.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from safeguards.envs import make as make_env
+from safeguards.labels import Labeler
+from safeguards.learn.config import LearnerConfig
+from safeguards.runs import METRIC_FIELDS, RunDir
+
+__all__ = ["open_run", "make_env", "resolve_labeler", "final_target", "derive_seed",
+           "ViolationTotals", "Plan", "planned_stages"]
+
+
+def open_run(run_dir: str | os.PathLike[str], resolved: Mapping[str, Any], resume: bool, *,
+             fields: Sequence[str] = METRIC_FIELDS
+             ) -> tuple[RunDir, tuple[dict[str, Any], dict[str, np.ndarray]] | None]:
+    """The run directory and its last checkpoint (None: start afresh).  ``resume`` requires the
+    configuration the directory was started with; without it the directory must be empty."""
+    run = RunDir(run_dir, fields)
+    checkpoint = None
+    if resume:
+        saved = run.read_config()
+        if saved is not None and saved != resolved:
+            changed = sorted(k for k in set(saved) | set(resolved)
+                             if saved.get(k) != resolved.get(k))
+            raise ValueError(f"{run.config_path} holds another configuration (differs in "
+                             f"{', '.join(changed)}); resume with the same configuration")
+        checkpoint = run.load_checkpoint()
+    elif run.has_run():
+        raise FileExistsError(f"{run.path} already holds a run; resume it (resume=True) or "
+                              "choose another directory")
+    run.write_config(resolved)
+    return run, checkpoint
+
+
+def resolve_labeler(spec: Any, env: gym.Env) -> Labeler:
+    """The labeler ``spec`` names (object, class, or ``"module:Name"``), or the environment's
+    own default, ``env.unwrapped.labeler``."""
+    if spec is None:
+        raw = env.unwrapped
+        own = getattr(raw, "labeler", None)
+        if own is not None:
+            return own() if isinstance(own, type) else own
+        raise ValueError(f"no labeler for {type(raw).__name__}: set CurriculumConfig.labeler")
+    if isinstance(spec, str):
+        module, _, name = spec.partition(":")
+        if not name:
+            raise ValueError(f"labeler must be 'module:Name', not {spec!r}")
+        obj: Any = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+        spec = obj
+    return spec() if isinstance(spec, type) else spec
+
+
+def derive_seed(seed: int, purpose: int, index: int = 0) -> int:
+    """A seed for a purpose (1: stage environments, 2: test) derived from the run's seed.
+
+    >>> derive_seed(0, 1) == derive_seed(0, 1) != derive_seed(0, 2)
+    True
+    """
+    return int(np.random.SeedSequence([seed, purpose, index]).generate_state(1)[0])
+
+
+def final_target(config: LearnerConfig) -> tuple[str, str, dict[str, Any]]:
+    """The final (test) spec, the test environment and its keyword arguments of a run: the
+    configured ones, by default the last stage's."""
+    last = config.stages[-1]
+    kwargs = config.test_env_kwargs if config.test_env_kwargs is not None else last.env_kwargs
+    return config.test_spec or last.spec, config.test_env_id or last.env_id, dict(kwargs)
+
+
+class ViolationTotals:
+    """``train_violations`` and ``train_violations_final`` of a result that counts violating
+    episodes per stage (``stage_violations``, ``stage_violations_final``)."""
+
+    @property
+    def train_violations(self) -> int:
+        return sum(self.stage_violations)  # type: ignore[attr-defined]
+
+    @property
+    def train_violations_final(self) -> int:
+        return sum(self.stage_violations_final)  # type: ignore[attr-defined]
+
+
+@dataclass
+class Plan:
+    """What a run trains: its stages (a baseline collapses them, :func:`planned_stages`), its
+    final (test) target and its transfer; learners add how they train."""
+
+    stages: list[Any]
+    final_spec: str
+    test_env_id: str
+    test_env_kwargs: dict[str, Any]
+    transfer: str
+
+
+def planned_stages(config: LearnerConfig, budget: str) -> list[Any]:
+    """The configured stages, or for a baseline one stage on the last stage's environment
+    with the final spec and the whole ``budget`` (``"episodes"``, ``"frames"``)."""
+    if config.baseline is None:
+        return list(config.stages)
+    total = sum(getattr(s, budget) for s in config.stages)
+    last = config.stages[-1]
+    return [replace(last, env_kwargs=dict(last.env_kwargs), spec=final_target(config)[0],
+                    **{budget: total})]
