@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
-import gymnasium as gym
 import numpy as np
 import pytest
+
+pytest.importorskip("gymnasium")
+
+import gymnasium as gym
 from gymnasium import spaces
 
 from safeguards.labels import PropositionLabeler, proposition
