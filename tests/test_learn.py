@@ -547,6 +547,7 @@ def test_minecraft_curriculum_resumes(tmp_path):
     assert full.table.Q.shape == (100, 6, 5)
 
 
+@pytest.mark.slow
 def test_bench_curriculum_quick(tmp_path):
     import subprocess
     import sys
