@@ -26,6 +26,8 @@ from gymnasium import spaces  # noqa: E402
 from safeguards.cli import main  # noqa: E402
 from safeguards.labels import PropositionLabeler, proposition  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 MINECRAFT = "safeguards/Minecraft-L1-v0"
 CORRIDOR = "sgtest/Corridor-v0"
 

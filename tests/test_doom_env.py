@@ -103,23 +103,23 @@ def test_walking_into_the_lava_without_the_suit(env):
 def test_suit_protects_in_the_lava_and_the_gun_and_boss_fight_register(env):
     trace = _play(env, SUIT_THEN_BOSS, 160)
     labels = [step[0] for step in trace]
-    suit_at = next(i for i, l in enumerate(labels) if "has_suit" in l)
+    suit_at = next(i for i, props in enumerate(labels) if "has_suit" in props)
     assert trace[suit_at][1]["suit_tics_left"] > SUIT_TICS - env.frame_skip
     # the suit pays its pickup once (the paper's armor term, see RewardShaping)
     assert trace[suit_at][1]["reward_terms"]["suit"] == 1.0
     assert sum(step[1].get("reward_terms", {}).get("suit", 0.0) for step in trace) == 1.0
     # in the lava with the suit on: no damage from the floor (the boss may still hit)
-    protected = [i for i, l in enumerate(labels) if {"lava", "has_suit"} <= l]
+    protected = [i for i, props in enumerate(labels) if {"lava", "has_suit"} <= props]
     assert len(protected) >= 10
     before_fight = [i for i in protected if "gun_selected" not in labels[i]]
     assert before_fight and all("damage" not in labels[i] for i in before_fight)
     # the plasma gun: +1 once, then it is selected
-    gun_at = next(i for i, l in enumerate(labels) if "has_gun" in l)
+    gun_at = next(i for i, props in enumerate(labels) if "has_gun" in props)
     assert trace[gun_at][1]["reward_terms"]["plasma_gun"] == 1.0
     assert sum(step[1].get("reward_terms", {}).get("plasma_gun", 0.0) for step in trace) == 1.0
-    assert any("gun_selected" in l for l in labels[gun_at:])
+    assert any("gun_selected" in props for props in labels[gun_at:])
     # the fight: attacking the boss, damage dealt rewarded, and (seed 0) the boss dies
-    assert any("attacking_boss" in l for l in labels)
+    assert any("attacking_boss" in props for props in labels)
     assert sum(step[1].get("reward_terms", {}).get("damage_dealt", 0.0) for step in trace) > 0
     assert "boss_dead" in labels[-1] and trace[-1][1]["game_variables"]["KILLCOUNT"] == 1.0
     # suit time counts down by frame_skip tics per step

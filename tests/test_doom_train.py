@@ -30,6 +30,8 @@ from safeguards.learn.deep import begin_stage, new_model  # noqa: E402
 from safeguards.learn.config import DeepConfig, DeepStage  # noqa: E402
 from safeguards.runs import read_metrics  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 LABELER = "safeguards.envs.doom.labels:DoomLabeler"
 
 TINY = f"""\

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -17,8 +21,6 @@ def test_quickstart_runs() -> None:
 
 
 def test_wrap_minigrid_runs() -> None:
-    import pytest
-
     pytest.importorskip("minigrid")
     result = subprocess.run([sys.executable, str(ROOT / "examples" / "wrap_minigrid.py"),
                              "--episodes", "3", "--seed", "0"],

@@ -572,7 +572,7 @@ def test_dot_shapes_colours_start_and_tooltips():
     assert 'label="formula"' in dot
     assert "__start [shape=point, style=invis" in dot and f"__start -> {sg.initial};" in dot
     for q in range(sg.n_states):
-        line = next(l for l in dot.splitlines() if l.strip().startswith(f"{q} ["))
+        line = next(row for row in dot.splitlines() if row.strip().startswith(f"{q} ["))
         assert ("doublecircle" in line) == sg.is_accepting(q)
         name = sg.state_names[q]
         about = f"state {q}" + (f" ({name})" if name != str(q) else "")

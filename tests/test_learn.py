@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
-import gymnasium as gym
 import numpy as np
 import pytest
+
+pytest.importorskip("gymnasium")
+
+import gymnasium as gym
 from gymnasium import spaces
 
 from safeguards.labels import PropositionLabeler, proposition
@@ -546,6 +549,7 @@ def test_minecraft_curriculum_resumes(tmp_path):
     assert full.table.Q.shape == (100, 6, 5)
 
 
+@pytest.mark.slow
 def test_bench_curriculum_quick(tmp_path):
     import subprocess
     import sys

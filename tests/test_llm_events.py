@@ -133,7 +133,8 @@ def test_bad_labeler_arguments() -> None:
 
 @pytest.fixture(scope="module")
 def classifier():
-    import torch
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
     from transformers import BertConfig, BertForSequenceClassification, pipeline
 
     from tests.llm_tiny import tiny_tokenizer

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("trl")
+
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

@@ -8,9 +8,13 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import torch
 from transformers import LogitsProcessor, TopKLogitsWarper
 
 import safeguards

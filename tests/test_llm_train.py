@@ -13,6 +13,8 @@ from safeguards.llm.config import LLMExperiment, load_llm_experiment, parse_llm_
 
 pytest.importorskip("trl")
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory,

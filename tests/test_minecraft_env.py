@@ -8,12 +8,12 @@ import math
 import sys
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
 pytest.importorskip("minigrid")
 
+import gymnasium as gym  # noqa: E402
 import safeguards  # noqa: E402
 import safeguards.envs.gridworld.minecraft as minecraft  # noqa: E402
 from safeguards.envs.gridworld.minecraft import (  # noqa: E402

@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 import doctest
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
 pytest.importorskip("minigrid")
 
+import gymnasium as gym  # noqa: E402
 from minigrid.core.actions import Actions  # noqa: E402
 from minigrid.core.grid import Grid  # noqa: E402
 from minigrid.core.mission import MissionSpace  # noqa: E402

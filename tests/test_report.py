@@ -161,6 +161,7 @@ def test_cli_report_bad_input(tmp_path, capsys, make, message):
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_report_of_a_real_curriculum(tmp_path, capsys):
     pytest.importorskip("gymnasium")
     pytest.importorskip("minigrid")

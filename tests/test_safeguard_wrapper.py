@@ -11,9 +11,12 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
+
+pytest.importorskip("gymnasium")
+
+import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 from gymnasium.utils.passive_env_checker import (

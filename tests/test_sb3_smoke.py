@@ -21,6 +21,8 @@ import safeguards  # noqa: E402
 from safeguards.gym import SafeguardWrapper  # noqa: E402
 from safeguards.labels import labeler  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 def make_env() -> SafeguardWrapper:
     """LavaGap, image observation flattened, composed with `G !lava`."""

@@ -6,9 +6,12 @@ import copy
 import threading
 import warnings
 
-import gymnasium as gym
 import numpy as np
 import pytest
+
+pytest.importorskip("gymnasium")
+
+import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 

@@ -179,7 +179,7 @@ def test_minecraft_safeguard_matches_paper(k):
     assert len(set(mapping.values())) == len(mapping), (
         f"safeguard{k}: paper states merged (paper -> ours: {mapping}); an explicit machine "
         "must keep its states")
-    assert set(mapping.values()) == reachable(sg, [valuation(l) for l in LABELS])
+    assert set(mapping.values()) == reachable(sg, [valuation(label) for label in LABELS])
     for p, s in mapping.items():
         assert (sg.verdict(s) == "violated") == (p == SINK), (p, s, sg.verdict(s))
         # paper: accepting set = every non-sink state

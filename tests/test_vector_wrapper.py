@@ -18,9 +18,12 @@ import functools
 import warnings
 from typing import Any, Callable
 
-import gymnasium as gym
 import numpy as np
 import pytest
+
+pytest.importorskip("gymnasium")
+
+import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import FlattenObservation
