@@ -14,7 +14,7 @@ one ``env.step`` would consume (``tests/test_learn.py`` checks the moves against
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from typing import Hashable
 
 import gymnasium as gym
 
