@@ -2,8 +2,8 @@
 stages, with safety-bias transfer between them, baselines, checkpoints and a greedy test.
 
 ``run_tabular_curriculum(config, run_dir)`` (a :class:`~safeguards.learn.config.
-CurriculumConfig`; :func:`safeguards.learn.run_curriculum` dispatches to it) trains stage after stage, appending one metrics row per
-episode to the run directory (:mod:`safeguards.runs`), checkpointing every
+CurriculumConfig`; :func:`safeguards.learn.run_curriculum` dispatches to it) trains stage after
+stage, appending one metrics row per episode to the run directory (:mod:`safeguards.runs`), checkpointing every
 ``checkpoint_every`` episodes, then runs ``test_episodes`` greedy episodes under the test spec.
 
 What carries over between stages is the ``transfer`` (:mod:`safeguards.learn.transfer`):

@@ -16,10 +16,11 @@ error with a "did you mean" hint, never silently read as a formula.
 'shipped'
 >>> resolve_spec("G !lava").kind, resolve_spec("spec s props: a rule r: ltl G a").kind
 ('formula', 'text')
->>> resolve_spec("minecraft/safegaurd3")
-Traceback (most recent call last):
-...
-safeguards.errors.SpecError: minecraft/safegaurd3: error: spec file `minecraft/safegaurd3` does not exist
+>>> try:
+...     resolve_spec("minecraft/safegaurd3")
+... except SpecError as error:
+...     print(error)
+minecraft/safegaurd3: error: spec file `minecraft/safegaurd3` does not exist
 hint: did you mean `minecraft/safeguard3`?
 """
 
@@ -87,11 +88,11 @@ def resolve_spec(source: str | os.PathLike[str], *, base: str | os.PathLike[str]
     :class:`~safeguards.errors.SpecError` for a path that names no file (or, with
     ``formulas=False``, for anything that is not a file, a shipped spec or spec text).
 
-    >>> resolve_spec("specs/minecraft/safeguard3.sg", base="/nowhere")
-    Traceback (most recent call last):
-    ...
-    safeguards.errors.SpecError: specs/minecraft/safeguard3.sg: error: spec file `specs/minecraft/safeguard3.sg` does not exist
-    hint: did you mean `minecraft/safeguard3`?
+    >>> try:
+    ...     resolve_spec("specs/minecraft/safeguard3.sg", base="/nowhere")
+    ... except SpecError as error:
+    ...     print(error.message, "|", error.hint)
+    spec file `specs/minecraft/safeguard3.sg` does not exist | did you mean `minecraft/safeguard3`?
     """
     if isinstance(source, os.PathLike):
         text = os.fspath(source)
