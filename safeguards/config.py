@@ -25,6 +25,7 @@ demo.toml:2: error: `alpha` must be in (0, 1], not the number 2
 
 from __future__ import annotations
 
+import os
 import re
 import typing
 from functools import lru_cache
@@ -33,7 +34,7 @@ from typing import Annotated, Any, Callable, Mapping, Sequence
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
-from safeguards.errors import SafeguardsError, did_you_mean
+from safeguards.errors import SafeguardsError, SpecError, did_you_mean
 
 __all__ = ["ConfigError", "Checker", "SCHEMA", "locate", "parse_config_text", "describe",
            "at_least", "in_range", "positive", "one_of", "module_name", "schema_fields"]
@@ -322,6 +323,19 @@ class Checker:
             return TypeAdapter(schema, config=SCHEMA).validate_python(value)
         except ValidationError as error:
             self.pydantic(error, path, key, key=key)
+            return None
+
+    def spec(self, value: str, base: str | os.PathLike[str], path: tuple[Any, ...]
+             ) -> str | None:
+        """What a run records of a spec-like value (:func:`~safeguards.spec.resolve.
+        resolve_spec`: a file made absolute relative to ``base``, a shipped name, spec text or a
+        formula), or None with the problem recorded at ``path``."""
+        from safeguards.spec.resolve import resolve_spec
+
+        try:
+            return resolve_spec(value, base=base).value
+        except SpecError as error:
+            self.add(path, error.message, error.hint)
             return None
 
     # -- pydantic ------------------------------------------------------------------------------

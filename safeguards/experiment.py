@@ -106,8 +106,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from safeguards.config import (
     Checker, ConfigError, at_least, describe, locate, one_of, parse_config_text, schema_fields,
 )
-from safeguards.errors import SafeguardsError, SpecError, did_you_mean
-from safeguards.spec.resolve import resolve_spec
+from safeguards.errors import SafeguardsError, did_you_mean
 
 __all__ = ["ConfigError", "Experiment", "MethodSpec", "load_experiment", "parse_experiment",
            "build_experiment", "find_experiment", "shipped_experiments", "parse_seeds",
@@ -227,16 +226,6 @@ def parse_seeds(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
-def _resolve_spec(value: str, base: Path) -> tuple[str | None, str | None, str | None]:
-    """``(spec for the learner, error, hint)``: an existing file (made absolute, relative to
-    ``base``), a shipped spec name, spec text, or an LTL formula
-    (:func:`~safeguards.spec.resolve.resolve_spec`)."""
-    try:
-        return resolve_spec(value, base=base).value, None, None
-    except SpecError as error:
-        return None, error.message, error.hint
-
-
 def find_experiment(name: str) -> Path:
     """An experiment file: a path, else a shipped curriculum (``minecraft_quick``,
     ``curricula/minecraft``; with or without ``.toml``)."""
@@ -343,15 +332,9 @@ def build_experiment(data: Any, *, file: str = "<config>", text: str = "",
     # specs: resolve paths (relative to the file's folder)
     specs: list[str] = []
     for k, row in enumerate(stage_rows):
-        value, problem, hint = _resolve_spec(row.spec, base_dir)
-        if problem:
-            c.add(("stages", k, "spec"), problem, hint)
-        specs.append(value or "")
+        specs.append(c.spec(row.spec, base_dir, ("stages", k, "spec")) or "")
     if test_spec is not None:
-        value, problem, hint = _resolve_spec(test_spec, base_dir)
-        if problem:
-            c.add(("test", "spec"), problem, hint)
-        test["test_spec"] = value
+        test["test_spec"] = c.spec(test_spec, base_dir, ("test", "spec"))
     c.raise_if_any()
 
     stage_class = _learner(learner).stage

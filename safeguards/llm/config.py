@@ -71,7 +71,7 @@ from safeguards.errors import SafeguardsError
 from safeguards.config import (
     SCHEMA, Checker, ConfigError, at_least, in_range, one_of, parse_config_text, schema_fields,
 )
-from safeguards.experiment import _resolve_spec, find_experiment
+from safeguards.experiment import find_experiment
 
 __all__ = ["LLMStage", "TrainSettings", "EvalSettings", "LLMExperiment", "METHODS",
            "parse_llm_experiment", "load_llm_experiment", "make_labeler"]
@@ -247,10 +247,8 @@ def parse_llm_experiment(text: str, file: str = "<config>", *,
                 c.add(path, f"stage {k + 1} needs `{key}`")
         spec, steps = values.get("spec"), values.get("steps")
         if spec:
-            resolved, problem, hint = _resolve_spec(spec, folder)
-            if problem:
-                c.add(path + ("spec",), problem, hint)
-            elif resolved is not None:
+            resolved = c.spec(spec, folder, path + ("spec",))
+            if resolved is not None:
                 experiment.stages.append(LLMStage(resolved, steps or 1))
     c.raise_if_any()
     _check_specs(c, experiment)
