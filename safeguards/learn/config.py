@@ -163,11 +163,10 @@ class CurriculumConfig:
     """Checkpoint every this many episodes (and at the end of every stage); 0: stage ends only."""
     labeler: Annotated[Any, labeler_name()] = None
     """Labeler: an object, or ``"module:Name"`` (instantiated without arguments if a class);
-    default: the environment's (``MinecraftLabeler`` for the Minecraft gridworld)."""
+    default: the environment's own, ``env.unwrapped.labeler``."""
     fast_env: bool = True
-    """Use the Minecraft fast path when it applies (:mod:`safeguards.learn.steppers`)."""
-
-    learner: ClassVar[str] = "tabular"
+    """Use the environment's fast tabular path when it offers one
+    (:func:`safeguards.learn.steppers.make_stepper`)."""
 
     def __post_init__(self) -> None:
         if not self.stages:
