@@ -150,8 +150,8 @@ def generate(model, tokenizer, processors, n=12, seed=0, max_new_tokens=32, **kw
     prompt = torch.tensor([tokenizer.encode("Hello there.")] * n)
     torch.manual_seed(seed)
     out = model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=True,
-                         max_new_tokens=max_new_tokens, top_k=None, top_p=None,
-                         logits_processor=processors, **kwargs)
+                         max_new_tokens=max_new_tokens, logits_processor=processors,
+                         **{"top_k": None, "top_p": None, **kwargs})
     return prompt.shape[1], out
 
 
@@ -181,6 +181,31 @@ def test_shielded_generation_never_violates(safeguard, tokenizer, indexes, granu
         if "\ufffd" not in text:
             assert bool(shield.can_end()[row]) == (r == 0.0), text   # exact agreement
     assert shield.stats["fallbacks"] == 0
+
+
+def test_sampling_warpers_run_after_the_shield_and_keep_its_mask(safeguard, tokenizer,
+                                                                 indexes) -> None:
+    """``generate`` applies temperature/top-k/top-p after the ``logits_processor=`` list: they
+    choose among the allowed tokens and never bring a masked one back.  Listed before the shield,
+    a top-k warper does empty the allowed set."""
+    model = tiny_model(tokenizer)
+    reward = make_reward_func(safeguard, default_text_labeler())
+    warpers = {"top_k": 3, "top_p": 0.8, "temperature": 0.7}
+    shield = SafeguardLogitsProcessor(safeguard, index=indexes["sentence"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShieldWarning)
+        start, out = generate(model, tokenizer, [Tempt(tokenizer), shield], **warpers)
+    completions = out[:, start:]
+    texts = tokenizer.batch_decode(completions, skip_special_tokens=True)
+    for ended, text, r in zip((completions == tokenizer.eos_token_id).any(dim=1), texts,
+                              reward(completions=texts)):
+        assert r == 0.0 or not ended, text
+    assert shield.stats["warper_conflicts"] == shield.stats["fallbacks"] == 0
+
+    late = SafeguardLogitsProcessor(safeguard, index=indexes["sentence"])
+    with pytest.warns(ShieldWarning, match="ran before the shield"):
+        generate(model, tokenizer, [Tempt(tokenizer), TopKLogitsWarper(1), late])
+    assert late.stats["warper_conflicts"] > 0
 
 
 def test_a_length_budget_makes_every_completion_comply(safeguard, tokenizer, indexes) -> None:
@@ -241,14 +266,15 @@ def test_unsatisfiable_spec_falls_back_loudly(tokenizer) -> None:
         SafeguardLogitsProcessor(sg, index=index, fallback="ignore")
 
 
-def test_warper_before_the_shield(safeguard, tokenizer, indexes) -> None:
+def test_a_processor_before_the_shield_that_removed_every_allowed_token(safeguard, tokenizer,
+                                                                       indexes) -> None:
     shield = SafeguardLogitsProcessor(safeguard, index=indexes["sentence"])
     prompt = tokenizer.encode("Q:")
     shield(torch.tensor([prompt]), torch.zeros(1, 300))
     scores = torch.full((1, 300), float("-inf"))
     period = tokenizer.convert_tokens_to_ids(".")
-    scores[0, period] = 1.0                              # top-1 kept only a forbidden token
-    with pytest.warns(ShieldWarning, match="warper"):
+    scores[0, period] = 1.0                              # an earlier top-1 kept a forbidden token
+    with pytest.warns(ShieldWarning, match="ran before the shield"):
         out = shield(torch.tensor([prompt + tokenizer.encode("you kill")]), scores)
     assert torch.isinf(out[0, period])
     assert torch.equal(torch.isfinite(out[0]),

@@ -104,10 +104,6 @@ def _dnf_of_bool(value: bool) -> DNF:
     return TRUE_DNF if value else FALSE_DNF
 
 
-def _pair(x: Hashable, y: Hashable) -> tuple[Hashable, Hashable]:
-    return (x, y)
-
-
 def _append(t: tuple[bool, ...], value: bool) -> tuple[bool, ...]:
     return t + (value,)
 
@@ -266,8 +262,8 @@ class _Progression:
             return m.bool_or(left, right)
         if op == "->":
             return m.bool_or(m.bool_not(left), right)
-        same = m.bool_not(m.apply(lambda x, y: x != y, left, right))
-        return same if op == "<->" else m.bool_not(same)
+        differ = m.bool_xor(left, right)
+        return m.bool_not(differ) if op == "<->" else differ
 
     def next_memory(self, mem: tuple[bool, ...] | None) -> int:
         """Diagram of the memory after this step: for Y/Z the argument's value, else the node's."""
@@ -333,7 +329,7 @@ class _Progression:
             result = m.apply(dnf_or, result, part)
         if not self.past_nodes:
             return m.map(_with_no_memory, result)
-        return m.apply(_pair, result, self.next_memory(mem))
+        return m.pair(result, self.next_memory(mem))
 
     def empty_accepts(self, f: int) -> bool:
         """Does the empty trace satisfy ``f``?  Weak operators hold, strong ones and literals fail."""

@@ -6,8 +6,12 @@ so two diagrams denote the same function exactly when they are the same integer;
 makes the constructions canonical and lets the alphabet be split only where guards differ, never
 into ``2^n`` letters.
 
+Operations are memoised under a stable *name* of the operation plus the operand nodes, so a
+repeated operation is answered from the memo.  An operation built afresh per call (a lambda, a
+closure) must therefore be given a ``name`` that determines it:
+
 >>> m = MTBDD(2)
->>> both = m.apply(lambda x, y: x and y, m.var(0), m.var(1))
+>>> both = m.apply(lambda x, y: x and y, m.var(0), m.var(1), name="and")
 >>> m.evaluate(both, [True, True]), m.evaluate(both, [True, False])
 (True, False)
 """
@@ -35,8 +39,8 @@ class MTBDD:
         self._value: list[Any] = []
         self._nodes: dict[tuple[int, int, int], int] = {}
         self._terminals: dict[Hashable, int] = {}
-        self._apply_cache: dict[tuple[Any, int, int], int] = {}
-        self._map_cache: dict[tuple[Any, int], int] = {}
+        self._apply_cache: dict[tuple[Hashable, int, int], int] = {}
+        self._map_cache: dict[tuple[Hashable, int], int] = {}
         self.false = self.terminal(False)
         self.true = self.terminal(True)
 
@@ -81,7 +85,7 @@ class MTBDD:
 
     def ite(self, condition: int, high: int, low: int) -> int:
         """``if condition then high else low`` for a Boolean ``condition``."""
-        return self.apply3(lambda c, h, l_: h if c else l_, condition, high, low)
+        return self.apply3(_choose, condition, high, low)
 
     # -- inspection ----------------------------------------------------------------------------
     def is_terminal(self, node: int) -> bool:
@@ -151,14 +155,19 @@ class MTBDD:
         return None
 
     # -- operations ----------------------------------------------------------------------------
-    def apply(self, op: Callable[[Any, Any], Hashable], u: int, v: int) -> int:
+    def apply(self, op: Callable[[Any, Any], Hashable], u: int, v: int, *,
+              name: Hashable | None = None) -> int:
         """The diagram of ``op(u(x), v(x))``; ``op`` must be a pure function of terminal values.
 
-        Results are memoised per ``op`` object, so pass the same function object for repeated
-        calls.
+        Results are memoised under ``(name, u, v)``.  ``name`` defaults to ``op`` itself, which
+        is stable for a module-level function or a bound method; give an ``op`` built afresh per
+        call a ``name`` that determines it, e.g. ``("cat", tail)`` for ``lambda d: cat(d, tail)``.
         """
+        return self._apply(op, op if name is None else name, u, v)
+
+    def _apply(self, op: Callable[[Any, Any], Hashable], name: Hashable, u: int, v: int) -> int:
         cache = self._apply_cache
-        key = (op, u, v)
+        key = (name, u, v)
         hit = cache.get(key)
         if hit is not None:
             return hit
@@ -170,27 +179,40 @@ class MTBDD:
             top = min(var_u, var_v)
             u0, u1 = (self._low[u], self._high[u]) if var_u == top else (u, u)
             v0, v1 = (self._low[v], self._high[v]) if var_v == top else (v, v)
-            result = self.node(top, self.apply(op, u0, v0), self.apply(op, u1, v1))
+            result = self.node(top, self._apply(op, name, u0, v0), self._apply(op, name, u1, v1))
         cache[key] = result
         return result
 
-    def apply3(self, op: Callable[[Any, Any, Any], Hashable], u: int, v: int, w: int) -> int:
-        """Three-argument :meth:`apply`."""
-        return self.apply(lambda pair, c: op(pair[0], pair[1], c),
-                          self.apply(_pair, u, v), w)
+    def apply3(self, op: Callable[[Any, Any, Any], Hashable], u: int, v: int, w: int, *,
+               name: Hashable | None = None) -> int:
+        """Three-argument :meth:`apply`, memoised under ``("apply3", name)``."""
+        return self._apply(lambda pair, c: op(pair[0], pair[1], c),
+                           ("apply3", op if name is None else name), self.pair(u, v), w)
 
-    def map(self, op: Callable[[Any], Hashable], u: int) -> int:
-        """The diagram of ``op(u(x))``; memoised per ``op`` object."""
+    def pair(self, u: int, v: int) -> int:
+        """The diagram of ``(u(x), v(x))``.
+
+        >>> m = MTBDD(1)
+        >>> m.terminals(m.pair(m.var(0), m.true))
+        [(False, True), (True, True)]
+        """
+        return self._apply(_pair, _pair, u, v)
+
+    def map(self, op: Callable[[Any], Hashable], u: int, *, name: Hashable | None = None) -> int:
+        """The diagram of ``op(u(x))``; memoised under ``(name, u)`` as in :meth:`apply`."""
+        return self._map(op, op if name is None else name, u)
+
+    def _map(self, op: Callable[[Any], Hashable], name: Hashable, u: int) -> int:
         cache = self._map_cache
-        key = (op, u)
+        key = (name, u)
         hit = cache.get(key)
         if hit is not None:
             return hit
         if self._var[u] == self.n_vars:
             result = self.terminal(op(self._value[u]))
         else:
-            result = self.node(self._var[u], self.map(op, self._low[u]),
-                               self.map(op, self._high[u]))
+            result = self.node(self._var[u], self._map(op, name, self._low[u]),
+                               self._map(op, name, self._high[u]))
         cache[key] = result
         return result
 
@@ -218,6 +240,9 @@ class MTBDD:
     def bool_or(self, u: int, v: int) -> int:
         return self.apply(_or, u, v)
 
+    def bool_xor(self, u: int, v: int) -> int:
+        return self.apply(_xor, u, v)
+
     def clear_caches(self) -> None:
         """Drop operation caches (nodes stay valid)."""
         self._apply_cache.clear()
@@ -238,3 +263,11 @@ def _and(x: bool, y: bool) -> bool:
 
 def _or(x: bool, y: bool) -> bool:
     return x or y
+
+
+def _xor(x: bool, y: bool) -> bool:
+    return x != y
+
+
+def _choose(condition: bool, high: Any, low: Any) -> Any:
+    return high if condition else low

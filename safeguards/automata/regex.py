@@ -99,6 +99,13 @@ class _Regexes:
             return all(self.nullable(a) for a in args)
         return any(self.nullable(a) for a in args)
 
+    def _letter_derivative(self, matched: bool) -> int:
+        return self.eps if matched else self.empty
+
+    def _followed_by(self, diagram: int, tail: int) -> int:
+        """Diagram of ``d ; tail`` for each derivative ``d`` in ``diagram``."""
+        return self.m.map(lambda d: self.cat(d, tail), diagram, name=(self.cat, tail))
+
     def derivative(self, r: int) -> int:
         """Diagram: valuation of the next step -> derivative of ``r``."""
         hit = self.deriv_cache.get(r)
@@ -109,14 +116,14 @@ class _Regexes:
         if kind in (_EPS, _EMPTY):
             result = m.terminal(self.empty)
         elif kind == _LETTER:
-            result = m.map(lambda b: self.eps if b else self.empty, args[0])
+            result = m.map(self._letter_derivative, args[0])
         elif kind == _CAT:
             head, tail = args
-            result = m.map(lambda d: self.cat(d, tail), self.derivative(head))
+            result = self._followed_by(self.derivative(head), tail)
             if self.nullable(head):
                 result = m.apply(self.alt, result, self.derivative(tail))
         elif kind == _STAR:
-            result = m.map(lambda d: self.cat(d, r), self.derivative(args[0]))
+            result = self._followed_by(self.derivative(args[0]), r)
         else:
             op = self.alt if kind == _ALT else self.inter
             result = self.derivative(args[0])

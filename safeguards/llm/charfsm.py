@@ -32,12 +32,10 @@ import numpy as np
 
 from safeguards.errors import SafeguardsError
 
-try:  # Python >= 3.11
-    from re import _constants as sre_c  # type: ignore[attr-defined]
-    from re import _parser as sre_parse  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_constants as sre_c  # type: ignore[no-redef]
-    import sre_parse  # type: ignore[no-redef]
+# CPython's own regex parser, private since 3.11 (``sre_parse`` before): the Python versions it is
+# known to work on, and the output shape read here, are pinned by tests/test_llm_charfsm.py.
+from re import _constants as sre_c  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
 
 __all__ = ["PatternError", "Nfa", "compile_pattern", "ByteDFA", "END", "N_SYMBOLS"]
 

@@ -3,10 +3,11 @@
 Shielded rollouts.  On its transformers backend TRL builds a ``GenerationConfig`` from
 ``GRPOConfig`` (``max_new_tokens``, ``temperature``, ``top_p``, ...; ``generation_kwargs`` are
 merged into it) and calls ``unwrapped_model.generate(**inputs, generation_config=...)`` in
-``GRPOTrainer._generate_single_turn``: a ``GenerationConfig`` cannot hold ``LogitsProcessor``
-objects, so there is no hook for a shield.  :class:`SafeguardGRPOTrainer` overrides
-``_generate_single_turn`` and, for the duration of that call only, gives the policy's
-``generate`` an extra ``logits_processor=`` argument with fresh processors from
+``GRPOTrainer._generate_single_turn``.  A ``GenerationConfig`` cannot hold ``LogitsProcessor``
+objects (it refuses a ``logits_processor`` field) and TRL has no public generation hook (its
+``rollout_func`` is experimental and replaces the whole rollout), so :class:`SafeguardGRPOTrainer`
+overrides the private ``_generate_single_turn`` and, for the duration of that call only, gives
+the policy's ``generate`` an extra ``logits_processor=`` argument with fresh processors from
 ``logits_processors()`` (a factory, called once per rollout batch).  Nothing else of TRL's
 rollout changes: padding, EOS masking, reward calls, logging.  vLLM and continuous batching are
 refused with a shield (they never call ``generate``).
@@ -80,6 +81,9 @@ class SafeguardGRPOTrainer(GRPOTrainer):
             raise SafeguardsError("a shield needs TRL's transformers generation path: set "
                                   "use_vllm=False and leave continuous batching off")
 
+    # TRL's private rollout step: tested with TRL 1.13 and 1.16 (its parameters differ between
+    # them, hence *args).  tests/test_llm_grpo.py pins what this relies on: the method exists, is
+    # called for every rollout, and calls the policy's ``generate`` on the transformers path.
     def _generate_single_turn(self, *args: Any, **kwargs: Any) -> Any:
         if self.logits_processors is None:
             return super()._generate_single_turn(*args, **kwargs)

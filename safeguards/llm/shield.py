@@ -39,11 +39,18 @@ then warns (:class:`ShieldWarning`), counts it in ``stats["fallbacks"]`` and app
 ``"eos"`` (default) forces EOS, ending the completion (the reward will score the violation);
 ``"unshielded"`` leaves that row's logits unmasked; ``"raise"`` raises :class:`ShieldError`.
 
-Order with sampling warpers.  ``generate`` runs its own top-k/top-p warpers (and
-``min_new_tokens``) *before* custom processors; if they removed every allowed token, the shield
-gives the allowed tokens equal scores (warned once, counted in ``stats["warper_conflicts"]``).  To keep the model's preferences, run the
-shield first: ``generate(..., top_k=None, top_p=None, logits_processor=[shield,
-TopKLogitsWarper(50)])``.
+Order with the other processors.  ``generate`` (``GenerationMixin._get_logits_processor``) runs
+its built-in processors (repetition penalty, ``min_new_tokens``, ``suppress_tokens``,
+``bad_words_ids``, forced BOS/EOS, ...) first, then the ``logits_processor=`` list in its order,
+then, when sampling, the warpers (temperature, top-k, top-p, min-p, typical, epsilon/eta) and
+``renormalize_logits`` last.  So the shield masks *before* top-k/top-p, and its mask holds after
+them: the warpers only rescale logits or set more of them to ``-inf``, so a masked token stays at
+``-inf`` (probability 0), and top-k/top-p choose among the allowed tokens (they keep at least the
+most likely one).  Only what runs before the shield can conflict with it: if a built-in processor
+or one listed before the shield in ``logits_processor=`` already set every allowed token to
+``-inf`` (e.g. ``min_new_tokens`` hides EOS when only EOS is allowed), the shield gives the
+allowed tokens equal scores (warned once, counted in ``stats["warper_conflicts"]``, a key named
+before this was understood).  Hence list the shield last in ``logits_processor=``.
 
 >>> import safeguards, torch
 >>> from safeguards.llm import TokenIndex, default_text_labeler
@@ -80,8 +87,8 @@ FALLBACKS = ("eos", "unshielded", "raise")
 
 
 class ShieldWarning(UserWarning):
-    """The shield found no allowed token for a row (see ``fallback``), or sampling warpers had
-    removed every allowed token."""
+    """The shield found no allowed token for a row (see ``fallback``), or a processor that ran
+    before it had removed every allowed token."""
 
 
 class ShieldError(SafeguardsError, RuntimeError):
@@ -201,7 +208,7 @@ class SafeguardLogitsProcessor(LogitsProcessor):
         emptied = torch.isneginf(masked.amax(dim=1))
         emptied &= torch.from_numpy(~self.finished).to(scores.device)
         if bool(emptied.any()):
-            self._warn_warpers(int(emptied.sum()))
+            self._warn_emptied_before_shield(int(emptied.sum()))
             masked[emptied] = torch.where(blocked[emptied], float("-inf"), 0.0).to(masked.dtype)
         return masked
 
@@ -237,12 +244,14 @@ class SafeguardLogitsProcessor(LogitsProcessor):
             blocked[stuck] = False
         return blocked
 
-    def _warn_warpers(self, count: int) -> None:
+    def _warn_emptied_before_shield(self, count: int) -> None:
         if self.stats["warper_conflicts"] == 0:
-            warnings.warn("SafeguardLogitsProcessor: a sampling warper (top-k/top-p) ran before "
-                          "the shield and removed every allowed token; the allowed tokens get "
-                          "equal scores. Put the shield first (see the module docstring).",
-                          ShieldWarning, stacklevel=3)
+            warnings.warn("SafeguardLogitsProcessor: a logits processor that ran before the "
+                          "shield (a generate option such as min_new_tokens, suppress_tokens or "
+                          "bad_words_ids, or one listed before the shield in logits_processor=) "
+                          "removed every allowed token; the allowed tokens get equal scores. "
+                          "List the shield last and drop the conflicting option (see the module "
+                          "docstring).", ShieldWarning, stacklevel=3)
         self.stats["warper_conflicts"] += count
 
     # -- inspection --------------------------------------------------------------------------
