@@ -30,22 +30,9 @@ def guard_to_bdd(m: MTBDD, formula: ast.Formula, index: Mapping[str, int]) -> in
     assert isinstance(formula, ast.Binary)
     left = guard_to_bdd(m, formula.left, index)
     right = guard_to_bdd(m, formula.right, index)
-    op = formula.op
-    if op == "&":
-        return m.bool_and(left, right)
-    if op == "|":
-        return m.bool_or(left, right)
-    if op == "->":
-        return m.bool_or(m.bool_not(left), right)
-    if op == "<->":
-        return m.bool_not(m.apply(_xor, left, right))
-    if op == "xor":
-        return m.apply(_xor, left, right)
-    raise ValueError(f"temporal operator {op} in a Boolean guard")
-
-
-def _xor(x: bool, y: bool) -> bool:
-    return x != y
+    if formula.op not in ("&", "|", "->", "<->", "xor"):
+        raise ValueError(f"temporal operator {formula.op} in a Boolean guard")
+    return m.boolean(formula.op, left, right)
 
 
 def conjoin(parts: Sequence[ast.Formula]) -> ast.Formula:

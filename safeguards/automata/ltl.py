@@ -234,7 +234,7 @@ class _Progression:
             elif isinstance(f, ast.Unary):
                 result = m.bool_not(self.past_value(f.arg, mem))
             else:
-                result = self._boolean(f.op, self.past_value(f.left, mem),
+                result = self.m.boolean(f.op, self.past_value(f.left, mem),
                                        self.past_value(f.right, mem))
         else:
             previous = None if mem is None else mem[self.past_ids[f]]
@@ -253,17 +253,6 @@ class _Progression:
                 result = m.bool_or(right, m.bool_and(left, m.true if previous else m.false))
         self.past_cache[key] = result
         return result
-
-    def _boolean(self, op: str, left: int, right: int) -> int:
-        m = self.m
-        if op == "&":
-            return m.bool_and(left, right)
-        if op == "|":
-            return m.bool_or(left, right)
-        if op == "->":
-            return m.bool_or(m.bool_not(left), right)
-        differ = m.bool_xor(left, right)
-        return m.bool_not(differ) if op == "<->" else differ
 
     def next_memory(self, mem: tuple[bool, ...] | None) -> int:
         """Diagram of the memory after this step: for Y/Z the argument's value, else the node's."""

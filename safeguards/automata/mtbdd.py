@@ -243,6 +243,25 @@ class MTBDD:
     def bool_xor(self, u: int, v: int) -> int:
         return self.apply(_xor, u, v)
 
+    def boolean(self, op: str, u: int, v: int) -> int:
+        """The Boolean connective ``op`` (``&``, ``|``, ``->``, ``<->``, ``xor``) of two
+        Boolean diagrams.
+
+        >>> m = MTBDD(2)
+        >>> m.boolean("->", m.var(0), m.var(1)) == m.bool_or(m.bool_not(m.var(0)), m.var(1))
+        True
+        """
+        if op == "&":
+            return self.bool_and(u, v)
+        if op == "|":
+            return self.bool_or(u, v)
+        if op == "->":
+            return self.bool_or(self.bool_not(u), v)
+        if op in ("<->", "xor"):
+            differ = self.bool_xor(u, v)
+            return self.bool_not(differ) if op == "<->" else differ
+        raise ValueError(f"{op} is not a Boolean connective")
+
     def clear_caches(self) -> None:
         """Drop operation caches (nodes stay valid)."""
         self._apply_cache.clear()

@@ -59,10 +59,6 @@ def _union(x: frozenset[int], y: frozenset[int]) -> frozenset[int]:
     return x | y if y else x
 
 
-def _pair(x: Hashable, y: Hashable) -> tuple[Hashable, Hashable]:
-    return (x, y)
-
-
 def _check_future(rule: ast.Rule, formula: ast.Formula) -> None:
     for node in ast.walk(formula):
         if isinstance(node, (ast.Unary, ast.Binary)) and node.op in ast.PAST_OPS:
@@ -224,7 +220,7 @@ def _infinite(spot: Any, m: MTBDD, formula: ast.Formula, index: Mapping[str, int
 
     def successors(state: Hashable) -> int:
         s1, s2 = state  # type: ignore[misc]
-        return m.apply(_pair, pos.set_diagram(s1), neg.set_diagram(s2))
+        return m.pair(pos.set_diagram(s1), neg.set_diagram(s2))
 
     raw = explore(m, (pos.start(), neg.start()), successors, lambda state: True)
     verdicts = [Verdict.VIOLATED if not s1 else Verdict.SATISFIED if not s2
