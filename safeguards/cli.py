@@ -24,11 +24,11 @@ import os
 import re
 import sys
 from contextlib import contextmanager, suppress
-from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from safeguards.files import write_atomic
 
-__all__ = ["main", "build_parser", "read_trace"]
+__all__ = ["main", "build_parser"]
 
 PROG = "safeguards"
 _TEXT_FORMATS = ("text", "dot", "hoa", "json")
@@ -341,186 +341,19 @@ def summary(sg: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # check
 
-_WS = re.compile(r"[ \t\r\n]*")
-_STEP_HINT = 'a step is a JSON list of the true propositions, e.g. ["wood", "iron"], ' \
-             'or an object such as {"wood": true, "lava": false}'
-
-
-def _items(text: str, start: int) -> Iterator[tuple[Any, int, int, Any, int, int]]:
-    """The members of the JSON array or object at ``text[start]`` with their spans.
-
-    Yields ``(key, key_start, key_end, value, value_start, value_end)``; for arrays the key is
-    None.  ``text`` must be valid JSON (it was parsed before).
-    """
-    decoder = json.JSONDecoder()
-    is_object = text[start] == "{"
-    close = "}" if is_object else "]"
-    i = _WS.match(text, start + 1).end()  # type: ignore[union-attr]
-    if text[i] == close:
-        return
-    while True:
-        key, key_start, key_end = None, i, i
-        if is_object:
-            key, key_end = decoder.raw_decode(text, i)
-            i = _WS.match(text, key_end).end()  # type: ignore[union-attr]
-            i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]  # past ':'
-        value, end = decoder.raw_decode(text, i)
-        yield key, key_start, key_end, value, i, end
-        i = _WS.match(text, end).end()  # type: ignore[union-attr]
-        if text[i] == close:
-            return
-        i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]  # past ','
-
-
-class _Pairs(list):  # type: ignore[type-arg]
-    """A JSON object as its list of (key, value) pairs, so repeated keys stay visible."""
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_Pairs)
-
-
-def _parse_step(text: str, props: Sequence[str], known: frozenset[str] | set[str],
-                error: Any) -> frozenset[str]:
-    """The set of true propositions of one trace line; ``error(msg, col, width, hint)``."""
-    from safeguards.errors import did_you_mean
-
-    try:
-        value = _DECODER.decode(text)
-    except json.JSONDecodeError as exc:
-        raise error(f"invalid JSON: {exc.msg}", exc.colno, 1, _STEP_HINT) from None
-    except RecursionError:
-        raise error("invalid JSON: nested too deeply", 1, 1, _STEP_HINT) from None
-    start = _WS.match(text).end()  # type: ignore[union-attr]
-    if not isinstance(value, list):
-        hint = _STEP_HINT
-        if isinstance(value, str):
-            hint = f"write a list: {json.dumps([value])}"
-        raise error(f"a step must be a JSON list or object, not {_json_type(value)}", start + 1,
-                    len(text.rstrip()) - start, hint)
-    # fast path: a well-formed step; the slow path below locates the first problem
-    if type(value) is list:
-        if all(type(item) is str and item in known for item in value):
-            return frozenset(value)
-    elif all(type(k) is str and k in known and type(v) is bool for k, v in value):
-        if len(value) == len({k for k, _ in value}):
-            return frozenset(k for k, v in value if v)
-
-    def check_name(name: str, col: int, width: int) -> None:
-        if name not in known:
-            listing = ", ".join(props[:12]) + (", …" if len(props) > 12 else "")
-            listing = listing or "no propositions"
-            raise error(f"unknown proposition `{name}` (the spec has {listing})", col, width,
-                        did_you_mean(name, props))
-
-    true: set[str] = set()
-    seen: dict[str, int] = {}
-    for key, key_start, key_end, item, item_start, item_end in _items(text, start):
-        if not isinstance(value, _Pairs):
-            if not isinstance(item, str):
-                raise error(f"a proposition name must be a string, not {_json_type(item)}",
-                            item_start + 1, item_end - item_start, _STEP_HINT)
-            check_name(item, item_start + 1, item_end - item_start)
-            true.add(item)
-        else:
-            assert isinstance(key, str)
-            check_name(key, key_start + 1, key_end - key_start)
-            if key in seen:
-                raise error(f"proposition `{key}` is given twice in this step", key_start + 1,
-                            key_end - key_start, f"it was first given at column {seen[key]}")
-            seen[key] = key_start + 1
-            if not isinstance(item, bool):
-                hint = "write true or false (JSON booleans, lowercase, unquoted)"
-                raise error(f"the value of `{key}` must be true or false, not {_json_type(item)}",
-                            item_start + 1, item_end - item_start, hint)
-            if item:
-                true.add(key)
-    return frozenset(true)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {json.dumps(value)}"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}" if isinstance(value, float) else f"the number {value}"
-    if isinstance(value, str):
-        return f"the string {json.dumps(value)}"
-    return "an object" if isinstance(value, (_Pairs, dict)) else "a list"
-
-
-def read_trace(handle: IO[str], props: Sequence[str], name: str
-               ) -> Iterator[tuple[int, frozenset[str]]]:
-    """Parse a JSON-lines trace lazily: yields ``(line_number, true_propositions)``.
-
-    Blank lines are skipped; a malformed line raises :class:`~safeguards.errors.TraceError`
-    located at ``name:line:column``.
-    """
-    from safeguards.errors import TraceError
-
-    known = frozenset(props)
-    lineno = 0
-    try:
-        for raw in handle:
-            lineno += 1
-            text = raw.rstrip("\r\n")
-            if lineno == 1:
-                text = text.lstrip("\ufeff")
-            if not text.strip():
-                continue
-
-            def error(message: str, column: int, width: int, hint: str | None,
-                      _line: int = lineno, _text: str = text) -> TraceError:
-                # the source holds this line at its place: enough for the caret display
-                return TraceError(message, source="\n" * (_line - 1) + _text, line=_line,
-                                  column=max(1, column), file=name, hint=hint, width=width)
-
-            yield lineno, _parse_step(text, props, known, error)
-    except UnicodeDecodeError as exc:
-        raise TraceError(f"the trace is not UTF-8 text ({exc.reason})", file=name,
-                         line=lineno + 1, column=1) from None
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
-    from safeguards.automata import Verdict
-    from safeguards.errors import TraceError
+    from safeguards.traces import TraceCheck, open_trace, read_trace
 
     sg = _compile(args)
     as_json = args.format == "json"
     out = sys.stdout
-    if args.trace == "-":
-        handle, name, close = sys.stdin, "<stdin>", False
-    else:
-        name = args.trace
-        try:
-            handle = open(args.trace, encoding="utf-8")
-        except FileNotFoundError:
-            raise TraceError(f"trace file `{args.trace}` does not exist", file=args.trace,
-                             hint="a trace is a JSON-lines file; give - to read standard input"
-                             ) from None
-        except OSError as exc:
-            raise TraceError(f"cannot read trace file `{args.trace}`: {exc.strerror or exc}",
-                             file=args.trace) from None
-        close = True
-    live = args.trace == "-"
-    monitor = sg.monitor()
-    all_rules = frozenset(r.name for r in sg.rules)
-    first_violation: tuple[int, int] | None = None
-    violated: set[str] = set()
-    steps = 0
-    if not as_json:
-        out.write(f"{'step':>5}  {'line':>5}  {'state':>5}  {'verdict':<20}  "
-                  f"{'violated rules':<16}  labels\n")
-    try:
+    check = TraceCheck(sg)
+    with open_trace(args.trace) as (handle, name):
+        if not as_json:
+            out.write(f"{'step':>5}  {'line':>5}  {'state':>5}  {'verdict':<20}  "
+                      f"{'violated rules':<16}  labels\n")
         for lineno, labels in read_trace(handle, sg.props, name):
-            result = monitor.step(labels)
-            steps += 1
-            rules = result.violated_rules
-            if result.verdict == Verdict.VIOLATED and first_violation is None:
-                first_violation = (result.step, lineno)
-                if not rules:  # the spec is unsatisfiable: the initial state is the violation
-                    rules = sg.pending_rules(result.state) or all_rules
-            violated |= rules
+            result, rules = check.step(lineno, labels)
             ordered = [p for p in sg.props if p in labels]
             names = sorted(rules)
             if as_json:
@@ -533,43 +366,33 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 out.write(f"{result.step:>5}  {lineno:>5}  {result.state:>5}  "
                           f"{result.verdict.value:<20}  {', '.join(names) or '-':<16}  "
                           f"{_fmt_valuation(labels, sg.props)}\n")
-            if live:
+            if args.trace == "-":
                 out.flush()
-    finally:
-        if close:
-            handle.close()
-    state = monitor.state
-    verdict = sg.verdict(state)
-    accepting = sg.is_accepting(state)
-    pending: list[str] = []
-    if first_violation is None and verdict == Verdict.VIOLATED:  # empty trace, unsatisfiable
-        violated |= sg.pending_rules(state) or all_rules
-    if verdict != Verdict.VIOLATED and not accepting:
-        pending = sorted(sg.pending_rules(state))
-    failed = first_violation is not None or not accepting
+    end = check.end()
     if as_json:
         out.write(json.dumps({
-            "event": "end", "steps": steps, "state": state, "verdict": verdict.value,
-            "accepting": accepting, "violated": failed,
-            "first_violation_step": first_violation[0] if first_violation else None,
-            "violated_rules": sorted(violated), "pending_rules": pending}) + "\n")
+            "event": "end", "steps": end.steps, "state": end.state,
+            "verdict": end.verdict.value, "accepting": end.accepting, "violated": end.failed,
+            "first_violation_step": end.first_violation[0] if end.first_violation else None,
+            "violated_rules": end.violated_rules, "pending_rules": end.pending_rules}) + "\n")
     else:
-        plural = "step" if steps == 1 else "steps"
-        out.write(f"end of trace after {steps} {plural}: state {state}, verdict {verdict.value}\n")
-        if first_violation is not None:
-            step, lineno = first_violation
+        plural = "step" if end.steps == 1 else "steps"
+        out.write(f"end of trace after {end.steps} {plural}: state {end.state}, "
+                  f"verdict {end.verdict.value}\n")
+        if end.first_violation is not None:
+            step, lineno = end.first_violation
             out.write(f"VIOLATED at step {step} (line {lineno}): "
-                      f"{_rules_phrase(sorted(violated))}\n")
-        elif verdict == Verdict.VIOLATED:
-            out.write(f"VIOLATED before any step: {_rules_phrase(sorted(violated))} "
+                      f"{_rules_phrase(end.violated_rules)}\n")
+        elif end.verdict.value == "violated":
+            out.write(f"VIOLATED before any step: {_rules_phrase(end.violated_rules)} "
                       f"cannot be satisfied\n")
-        elif not accepting:
+        elif not end.accepting:
             out.write(f"VIOLATED: the trace ends with unmet obligations of "
-                      f"{_rules_phrase(pending)}\n")
+                      f"{_rules_phrase(end.pending_rules)}\n")
         else:
-            out.write(f"OK: no rule violated ({verdict.value})\n")
+            out.write(f"OK: no rule violated ({end.verdict.value})\n")
     out.flush()
-    return 1 if failed else 0
+    return 1 if end.failed else 0
 
 
 def _rules_phrase(names: Sequence[str]) -> str:
