@@ -677,10 +677,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "runs", f"train-{_slug(args.spec)}-{method}-seed{args.seed}")
     if _occupied(run_dir) and not args.resume:
         raise _busy([run_dir])
+    from pathlib import Path
+
+    from safeguards.executor import RunSpec
+
     name, seed, config = experiment.runs()[0]
     with _resume_hint(run_dir):
-        ok = _run_sequential([(name, seed, config, run_dir)], resume=args.resume,
-                             progress=not args.no_progress)
+        ok = _run_all([RunSpec(name, seed, config, Path(run_dir))], resume=args.resume, jobs=1,
+                      imports=(), progress=not args.no_progress)
     _print_summary([run_dir])
     print(f"plots: {PROG} report {run_dir}", file=sys.stderr)
     return 0 if ok else 1
@@ -747,14 +751,16 @@ def _cmd_curriculum(args: argparse.Namespace) -> int:
         if not methods:
             args.subparser.error("--methods: give at least one method")
     root = Path(args.run_dir or os.path.join("runs", experiment.name))
-    runs = [(m, s, c, root / m / f"seed{s}") for m, s, c in experiment.runs(seeds, methods)]
+    from safeguards.executor import RunSpec
+
+    runs = [RunSpec(m, s, c, root / m / f"seed{s}") for m, s, c in experiment.runs(seeds, methods)]
     if args.check:
         print(f"{path}: ok: {len(experiment.stages)} stages, "
               f"{experiment.budget()} per run")
-        for m, s, c, d in runs:
-            print(f"  {m:<16} seed {s:<4} -> {d}")
+        for run in runs:
+            print(f"  {run.method:<16} seed {run.seed:<4} -> {run.run_dir}")
         return 0
-    busy = [d for *_, d in runs if _occupied(d)]
+    busy = [run.run_dir for run in runs if _occupied(run.run_dir)]
     if busy and not args.resume:
         raise _busy(busy)
     root.mkdir(parents=True, exist_ok=True)
@@ -763,12 +769,9 @@ def _cmd_curriculum(args: argparse.Namespace) -> int:
         "config": os.path.abspath(path), "methods": [m.name for m in experiment.methods],
         "seeds": experiment.seeds}, indent=1) + "\n")
     with _resume_hint(root):
-        if args.jobs > 1 and len(runs) > 1:
-            ok = _run_parallel(runs, resume=args.resume, jobs=args.jobs,
-                               imports=experiment.imports)
-        else:
-            ok = _run_sequential(runs, resume=args.resume, progress=not args.no_progress)
-    markdown = _print_summary([d for *_, d in runs])
+        ok = _run_all(runs, resume=args.resume, jobs=args.jobs, imports=experiment.imports,
+                      progress=not args.no_progress)
+    markdown = _print_summary([run.run_dir for run in runs])
     if markdown:
         write_atomic(root / "summary.md", markdown)
     print(f"plots: {PROG} report {root}", file=sys.stderr)
@@ -785,57 +788,29 @@ def _describe_result(result: Mapping[str, Any]) -> str:
     return text + f", {result.get('wall_seconds', 0):.1f} s"
 
 
-def _run_sequential(runs: Sequence[tuple[str, int, Any, Any]], *, resume: bool,
-                    progress: bool) -> bool:
-    learn = _learning()
-    ok = True
-    for k, (method, seed, config, run_dir) in enumerate(runs, 1):
-        print(f"[{k}/{len(runs)}] {method} seed {seed} -> {run_dir}", file=sys.stderr)
-        try:
-            result = learn.run_curriculum(config, run_dir, resume=resume, progress=progress)
-        except Exception as exc:  # noqa: BLE001 - reported, the other runs go on
-            ok = False
-            _report_failure(method, seed, exc)
-            continue
-        print(f"      {_describe_result(result.to_dict())}", file=sys.stderr)
-    return ok
+def _run_all(runs: Sequence[Any], *, resume: bool, jobs: int, imports: Sequence[str],
+             progress: bool) -> bool:
+    """Run every :class:`~safeguards.executor.RunSpec`, printing each outcome; all ok?"""
+    from safeguards.executor import run_local
 
+    def started(k: int, run: Any) -> None:
+        print(f"[{k}/{len(runs)}] {run.method} seed {run.seed} -> {run.run_dir}", file=sys.stderr)
 
-def _run_job(config: Any, run_dir: str, resume: bool, imports: Sequence[str]) -> dict[str, Any]:
-    """One run in a worker process (``--jobs``): returns ``result.json``'s content."""
-    import importlib
-
-    for module in imports:
-        importlib.import_module(module)
-    from safeguards.learn import run_curriculum
-
-    return run_curriculum(config, run_dir, resume=resume, progress=False).to_dict()
-
-
-def _run_parallel(runs: Sequence[tuple[str, int, Any, Any]], *, resume: bool, jobs: int,
-                  imports: Sequence[str]) -> bool:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    ok = True
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(runs)))
-    try:
-        futures = {pool.submit(_run_job, config, os.fspath(run_dir), resume, list(imports)):
-                   (method, seed, run_dir) for method, seed, config, run_dir in runs}
+    parallel = jobs > 1 and len(runs) > 1
+    if parallel:
         print(f"{len(runs)} runs on {min(jobs, len(runs))} processes", file=sys.stderr)
-        for done, future in enumerate(as_completed(futures), 1):
-            method, seed, run_dir = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001 - reported, the other runs go on
-                ok = False
-                _report_failure(method, seed, exc)
-                continue
-            print(f"[{done}/{len(runs)}] {method} seed {seed} ({run_dir}): "
-                  f"{_describe_result(result)}", file=sys.stderr)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    ok = True
+    for done, outcome in enumerate(run_local(runs, resume=resume, jobs=jobs, imports=imports,
+                                             progress=progress, on_start=started), 1):
+        run = outcome.run
+        if outcome.error is not None:
+            ok = False
+            _report_failure(run.method, run.seed, outcome.error)
+        elif parallel:
+            print(f"[{done}/{len(runs)}] {run.method} seed {run.seed} ({run.run_dir}): "
+                  f"{_describe_result(outcome.result or {})}", file=sys.stderr)
+        else:
+            print(f"      {_describe_result(outcome.result or {})}", file=sys.stderr)
     return ok
 
 

@@ -1,0 +1,95 @@
+"""Run many curriculum runs — every (method, seed) of an experiment — on this machine: one after
+another in this process, or on a pool of worker processes.  The CLI (``safeguards curriculum
+--jobs N``) prints what these yield; another executor (a cluster) yields the same outcomes.
+
+>>> from safeguards.learn.config import CurriculumConfig, Stage
+>>> import tempfile, pathlib
+>>> config = CurriculumConfig(stages=[Stage("safeguards/Minecraft-L1-v0", {}, "G !creeper", 2)],
+...                           max_steps=10, test_episodes=0)
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> [o.ok for o in run_local([RunSpec("paper", 0, config, folder / "seed0")], progress=False)]
+[True]
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+__all__ = ["RunSpec", "RunOutcome", "run_local"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: its method and seed, its learner configuration and its directory."""
+
+    method: str
+    seed: int
+    config: Any
+    run_dir: Path
+
+
+@dataclass
+class RunOutcome:
+    """A finished run: the content of its ``result.json``, or the exception that ended it."""
+
+    run: RunSpec
+    result: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _run_one(config: Any, run_dir: str, resume: bool, imports: Sequence[str],
+             progress: bool) -> dict[str, Any]:
+    """One run (in this process or a worker): returns ``result.json``'s content."""
+    for module in imports:
+        importlib.import_module(module)
+    from safeguards.learn import run_curriculum
+
+    return run_curriculum(config, run_dir, resume=resume, progress=progress).to_dict()
+
+
+def run_local(runs: Sequence[RunSpec], *, resume: bool = False, jobs: int = 1,
+              imports: Sequence[str] = (), progress: bool = True,
+              on_start: Callable[[int, RunSpec], None] | None = None) -> Iterator[RunOutcome]:
+    """Run ``runs`` and yield their outcomes as they finish.  With ``jobs`` > 1 (and more than
+    one run) they run on that many worker processes, which import ``imports`` first (modules
+    that register environments); else one after another here, ``on_start(k, run)`` called
+    before the ``k``-th (from 1).  A run that fails is an outcome with its ``error``; the
+    others go on.  Interrupting the iteration cancels the runs not yet started."""
+    if jobs > 1 and len(runs) > 1:
+        yield from _on_pool(runs, resume=resume, jobs=jobs, imports=imports)
+        return
+    for k, run in enumerate(runs, 1):
+        if on_start is not None:
+            on_start(k, run)
+        try:
+            result = _run_one(run.config, os.fspath(run.run_dir), resume, (), progress)
+        except Exception as exc:  # noqa: BLE001 - reported as the run's outcome
+            yield RunOutcome(run, error=exc)
+            continue
+        yield RunOutcome(run, result=result)
+
+
+def _on_pool(runs: Sequence[RunSpec], *, resume: bool, jobs: int, imports: Sequence[str]
+             ) -> Iterator[RunOutcome]:
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(runs)))
+    try:
+        futures = {pool.submit(_run_one, run.config, os.fspath(run.run_dir), resume,
+                               list(imports), False): run for run in runs}
+        for future in as_completed(futures):
+            try:
+                yield RunOutcome(futures[future], result=future.result())
+            except Exception as exc:  # noqa: BLE001 - reported as the run's outcome
+                yield RunOutcome(futures[future], error=exc)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
