@@ -221,11 +221,12 @@ class CombinedLabeler(_Composable):
         return hash(len(self.labelers))
 
 
-def check_coverage(spec_props: Iterable[str], labeler: Labeler, *, missing: str = "error") -> None:
+def check_coverage(spec_props: Iterable[str], labeler: Labeler, *, missing: str = "error",
+                   stacklevel: int = 3) -> None:
     """Every spec proposition must be one the labeler can emit.
 
     ``missing="error"`` raises :class:`LabelError`; ``"warn"`` warns that the proposition will
-    always be false.
+    always be false (``stacklevel`` as :func:`warnings.warn`'s, counted from the caller).
     """
     if missing not in ("error", "warn"):
         raise ValueError(f"missing must be 'error' or 'warn', not {missing!r}")
@@ -241,7 +242,7 @@ def check_coverage(spec_props: Iterable[str], labeler: Labeler, *, missing: str 
                f"{', '.join(f'`{p}`' for p in absent)} that labeler {_name(labeler)} never emits "
                f"(it emits {', '.join(sorted(declared)) or 'nothing'})" + (f"; {hint}" if hint else ""))
     if missing == "warn":
-        warnings.warn(message + "; treating them as always false", stacklevel=3)
+        warnings.warn(message + "; treating them as always false", stacklevel=stacklevel)
     else:
         raise LabelError(message)
 

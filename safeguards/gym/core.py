@@ -6,7 +6,8 @@ Both wrappers must agree exactly, so the pieces that decide *what* is reported l
 * :func:`spec_labels` — validate what a labeler returned and keep the spec's propositions;
 * :func:`end_pending` — the finite-semantics obligations still open when an episode ends;
 * :func:`info_entries` — the ``info`` keys a monitored step adds;
-* :func:`product_observation` — one product observation (``dict`` / ``onehot`` / ``none``).
+* :func:`product_observation` — one product observation (``dict`` / ``onehot`` / ``none``);
+* :func:`checked_options` — the options both wrappers take, checked once.
 
 >>> import safeguards
 >>> from safeguards.labels import InfoLabeler
@@ -18,14 +19,16 @@ Both wrappers must agree exactly, so the pieces that decide *what* is reported l
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
 from safeguards.automata import Safeguard, Verdict
-from safeguards.labels import Labeler, checked_labels
+from safeguards.gym.rewards import RewardMode, reward_mode
+from safeguards.labels import Labeler, check_coverage, checked_labels
 
-__all__ = ["spec_labels", "end_pending", "info_entries", "product_observation", "EMPTY"]
+__all__ = ["spec_labels", "end_pending", "info_entries", "product_observation",
+           "checked_options", "EMPTY"]
 
 EMPTY: frozenset[str] = frozenset()
 _SETS = (set, frozenset)
@@ -88,3 +91,15 @@ def product_observation(obs: Any, state: int, observe: Literal["dict", "onehot",
     if observe == "onehot":
         return np.concatenate([np.asarray(obs, dtype=eye.dtype), eye[state]])
     return obs
+
+
+def checked_options(safeguard: Safeguard, labelers: Sequence[Labeler], *,
+                    reward: str | RewardMode | None, after_violation: str, missing_props: str,
+                    gamma: float) -> RewardMode:
+    """Check the options of a product-MDP wrapper (every labeler covers the spec's
+    propositions, or ``missing_props="warn"``); returns its reward mode."""
+    if after_violation not in ("reset", "stay"):
+        raise ValueError(f"after_violation must be 'reset' or 'stay', not {after_violation!r}")
+    for labeler in {id(item): item for item in labelers}.values():
+        check_coverage(safeguard.props, labeler, missing=missing_props, stacklevel=4)
+    return reward_mode(reward, gamma)  # type: ignore[arg-type]

@@ -1,7 +1,11 @@
 """Reward modes of the product MDP: what a safeguard adds to (or makes of) the task reward.
 
 Each mode is a callable ``mode(task_reward, step) -> float`` where ``step`` is a
-:class:`SafeguardStep`.  Built-ins:
+:class:`SafeguardStep`; the built-ins also take a whole batch of steps at once,
+``mode.batch(task_rewards, steps) -> array`` with :class:`SafeguardSteps` (one step per
+sub-environment of a vector environment), giving the same numbers as calling them step by step.
+:func:`batch_rewards` applies any mode to a batch (calling a plain callable step by step).
+Built-ins:
 
 * :class:`Penalty` — the task reward minus each violated rule's ``penalty`` weight (times a scale).
 * :class:`PaperShaping` — the Progressive Safeguards shaping (Omi, Hasanbeig et al. 2024, as
@@ -17,19 +21,24 @@ Each mode is a callable ``mode(task_reward, step) -> float`` where ``step`` is a
 >>> step = SafeguardStep(sg, 0, 1, frozenset({"formula"}), terminated=True)
 >>> Penalty()(1.0, step), PaperShaping()(0.0, step)
 (0.0, -0.1)
+>>> steps = SafeguardSteps(sg, np.array([0, 0]), np.array([1, 0]), {0: frozenset({"formula"})},
+...                        np.array([True, False]))
+>>> batch_rewards(PaperShaping(), np.zeros(2), steps).tolist()
+[-0.1, 0.1]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from functools import lru_cache
+from typing import Callable, Literal, Mapping
 
 import numpy as np
 
 from safeguards.automata import Safeguard, Verdict
 
-__all__ = ["SafeguardStep", "RewardMode", "Penalty", "PaperShaping", "PotentialShaping",
-           "reward_mode", "potential"]
+__all__ = ["SafeguardStep", "SafeguardSteps", "RewardMode", "Penalty", "PaperShaping",
+           "PotentialShaping", "TaskReward", "reward_mode", "batch_rewards", "potential"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,68 @@ class SafeguardStep:
         return bool(self.violated_rules)
 
 
+@dataclass(frozen=True)
+class SafeguardSteps:
+    """A batch of :class:`SafeguardStep`, one per sub-environment: ``state``, ``next_state``
+    (``int64`` arrays) and ``terminated`` (``bool`` array), the rules violated and pending as
+    ``{sub-env: rules}`` for the sub-envs that have any, and ``active``, the sub-envs that
+    stepped (``None``: all; the others keep their task reward)."""
+
+    safeguard: Safeguard
+    state: np.ndarray
+    next_state: np.ndarray
+    violated_rules: Mapping[int, frozenset[str]]
+    terminated: np.ndarray
+    pending_rules: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    active: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+    def __getitem__(self, i: int) -> SafeguardStep:
+        return SafeguardStep(self.safeguard, int(self.state[i]), int(self.next_state[i]),
+                             self.violated_rules.get(i, frozenset()), bool(self.terminated[i]),
+                             self.pending_rules.get(i, frozenset()))
+
+    def indices(self) -> list[int]:
+        """The sub-envs that stepped."""
+        return list(range(len(self))) if self.active is None else \
+            np.flatnonzero(self.active).tolist()
+
+
 RewardMode = Callable[[float, SafeguardStep], float]
+
+
+def batch_rewards(mode: RewardMode, task: np.ndarray, steps: SafeguardSteps) -> np.ndarray:
+    """``mode`` applied to every step of a batch (``float64``): its ``batch`` method if it has
+    one, else step by step; sub-envs that did not step keep their task reward."""
+    batch = getattr(mode, "batch", None)
+    if batch is None:
+        shaped = np.array(task, dtype=np.float64)
+        for i in steps.indices():
+            shaped[i] = mode(float(task[i]), steps[i])
+        return shaped
+    shaped = batch(np.asarray(task, dtype=np.float64), steps)
+    if steps.active is not None:
+        shaped[~steps.active] = task[~steps.active]
+    return shaped
+
+
+@lru_cache(maxsize=64)
+def _verdict_arrays(safeguard: Safeguard) -> tuple[np.ndarray, np.ndarray]:
+    """``(accepting, violation)`` of every state, as bool arrays."""
+    violation = np.array([v == Verdict.VIOLATED for v in safeguard.verdicts], dtype=bool)
+    return np.asarray(safeguard.accepting, dtype=bool), violation
+
+
+class TaskReward:
+    """The task reward, unchanged (``reward="task"``)."""
+
+    def __call__(self, task_reward: float, step: SafeguardStep) -> float:
+        return float(task_reward)
+
+    def batch(self, task: np.ndarray, steps: SafeguardSteps) -> np.ndarray:
+        return task.copy()
 
 
 def _weights(safeguard: Safeguard) -> dict[str, float]:
@@ -74,6 +144,12 @@ class Penalty:
         cost += self.terminal_scale * sum(weights[r] for r in step.pending_rules)
         return float(task_reward) - cost
 
+    def batch(self, task: np.ndarray, steps: SafeguardSteps) -> np.ndarray:
+        shaped = task.copy()
+        for i in sorted(set(steps.violated_rules) | set(steps.pending_rules)):
+            shaped[i] = self(float(task[i]), steps[i])
+        return shaped
+
 
 @dataclass(frozen=True)
 class PaperShaping:
@@ -88,6 +164,14 @@ class PaperShaping:
         else:
             flag = 1.0 if step.safeguard.is_accepting(step.next_state) else 0.0
         return float(task_reward) + self.bonus * flag
+
+    def batch(self, task: np.ndarray, steps: SafeguardSteps) -> np.ndarray:
+        accepting, violation = _verdict_arrays(steps.safeguard)
+        flag = np.where(accepting[steps.next_state], 1.0, 0.0)
+        flag[violation[steps.next_state]] = -1.0
+        if steps.violated_rules:
+            flag[list(steps.violated_rules)] = -1.0
+        return task + self.bonus * flag
 
 
 def potential(safeguard: Safeguard, acceptance_weight: float = 1.0,
@@ -139,6 +223,11 @@ class PotentialShaping:
         after = 0.0 if step.terminated else self.gamma * phi[step.next_state]
         return float(task_reward) + self.scale * (after - phi[step.state])
 
+    def batch(self, task: np.ndarray, steps: SafeguardSteps) -> np.ndarray:
+        phi = self.phi(steps.safeguard)
+        ahead = np.where(steps.terminated, 0.0, self.gamma * phi[steps.next_state])
+        return task + self.scale * (ahead - phi[steps.state])
+
 
 def reward_mode(mode: Literal["task", "penalty", "paper", "potential"] | RewardMode | None,
                 gamma: float = 0.99) -> RewardMode:
@@ -146,7 +235,7 @@ def reward_mode(mode: Literal["task", "penalty", "paper", "potential"] | RewardM
     if callable(mode):
         return mode
     if mode in (None, "task"):
-        return _task_reward
+        return TASK
     if mode == "penalty":
         return Penalty()
     if mode == "paper":
@@ -157,5 +246,5 @@ def reward_mode(mode: Literal["task", "penalty", "paper", "potential"] | RewardM
                      "'potential' or a callable (task_reward, step) -> float")
 
 
-def _task_reward(task_reward: float, step: SafeguardStep) -> float:
-    return float(task_reward)
+#: ``reward="task"``.
+TASK = TaskReward()

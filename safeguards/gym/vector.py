@@ -91,12 +91,12 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv, VectorWrap
 from gymnasium.vector.utils import batch_space, iterate
 
 from safeguards.automata import Safeguard, Verdict
-from safeguards.gym.core import EMPTY, end_pending, info_entries, product_observation, spec_labels
-from safeguards.gym.rewards import (
-    PaperShaping, Penalty, PotentialShaping, RewardMode, SafeguardStep, reward_mode,
+from safeguards.gym.core import (
+    EMPTY, checked_options, end_pending, info_entries, product_observation, spec_labels,
 )
+from safeguards.gym.rewards import RewardMode, SafeguardSteps, batch_rewards
 from safeguards.gym.wrapper import Observe, product_observation_space
-from safeguards.labels import FunctionLabeler, LabelError, Labeler, check_coverage
+from safeguards.labels import FunctionLabeler, LabelError, Labeler
 
 __all__ = ["SafeguardVectorWrapper"]
 
@@ -193,8 +193,6 @@ class SafeguardVectorWrapper(VectorWrapper):
                  missing_props: Literal["error", "warn"] = "error",
                  gamma: float = 0.99) -> None:
         super().__init__(env)
-        if after_violation not in ("reset", "stay"):
-            raise ValueError(f"after_violation must be 'reset' or 'stay', not {after_violation!r}")
         n = self.num_envs
         if isinstance(labeler, (list, tuple)):
             if len(labeler) != n:
@@ -203,9 +201,10 @@ class SafeguardVectorWrapper(VectorWrapper):
             labelers = list(labeler)
         else:
             labelers = [labeler] * n
+        self.reward_fn = checked_options(safeguard, labelers, reward=reward,
+                                         after_violation=after_violation,
+                                         missing_props=missing_props, gamma=gamma)
         unique = {id(item): item for item in labelers}
-        for item in unique.values():
-            check_coverage(safeguard.props, item, missing=missing_props)
         self.autoreset_mode = self._autoreset_mode(env)
         self.single_observation_space = product_observation_space(
             env.single_observation_space, safeguard.n_states, observe)
@@ -215,8 +214,6 @@ class SafeguardVectorWrapper(VectorWrapper):
         self.labeler = labeler
         self.labelers = labelers
         self.observe = observe
-        self.reward_fn = reward_mode(reward, gamma)
-        self._task_only = self.reward_fn is reward_mode("task")
         self.terminate_on_violation = bool(terminate_on_violation)
         self.after_violation = after_violation
         self.label_reset = bool(label_reset)
@@ -238,7 +235,6 @@ class SafeguardVectorWrapper(VectorWrapper):
         self._n_letters = safeguard.n_letters
         self._table_flat = np.ascontiguousarray(table, dtype=np.int64).ravel()
         self._enters_flat = (self._is_violation[table] & ~self._is_violation[:, None]).ravel()
-        self._accepting = np.asarray(safeguard.accepting, dtype=bool)
         self._verdict_names = _objects([v.value for v in safeguard.verdicts], safeguard.n_states)
         array_spaces = (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)
         self._obs_arrays = type(env.observation_space) in array_spaces
@@ -248,7 +244,10 @@ class SafeguardVectorWrapper(VectorWrapper):
         self._final_exclude = (_FINAL_KEYS if self.autoreset_mode == AutoresetMode.SAME_STEP
                                else frozenset())
         # Exact NEXT_STEP autoreset of the sub-envs this wrapper terminates: flag them in the
-        # SyncVectorEnv, whose own autoreset then resets them on the next step.
+        # SyncVectorEnv, whose own autoreset then resets them on the next step.  Gymnasium has
+        # no public way to do this (1.1-1.4 keep the flags in the private `_autoreset_envs`),
+        # so it is used only when present as that array, and pyproject.toml bounds Gymnasium
+        # to the tested range; without it, the AsyncVectorEnv path below applies.
         self._flag_autoreset = (isinstance(env.unwrapped, SyncVectorEnv) and isinstance(
             getattr(env.unwrapped, "_autoreset_envs", None), np.ndarray))
 
@@ -504,7 +503,9 @@ class SafeguardVectorWrapper(VectorWrapper):
             for i in violated:
                 if not done[i]:
                     after[i] = sg.initial
-        reward = self._rewards(task, before, after, violated, terminated, pending, restarting)
+        reward = batch_rewards(self.reward_fn, task, SafeguardSteps(
+            sg, before, after, violated, terminated, pending,
+            None if restarting is None else ~restarting))
         col = _Columns(n, reached, [entry[2].copy() for entry in entries])
         for i, rules in violated.items():
             col.violated[i] = sorted(rules)
@@ -588,46 +589,6 @@ class SafeguardVectorWrapper(VectorWrapper):
         for i, (product_obs, step_info) in finals.items():
             self._add_info(infos, {"final_obs": product_obs, "final_info": step_info}, i)
         return obs, obs_list
-
-    def _rewards(self, task: np.ndarray, before: np.ndarray, after: np.ndarray,
-                 violated: dict[int, frozenset[str]], terminated: np.ndarray,
-                 pending: dict[int, frozenset[str]], restarting: np.ndarray | None
-                 ) -> np.ndarray:
-        """The reward mode applied to every stepping sub-env (``restarting`` ones keep the
-        vector env's reward), vectorised for the built-in modes with the same floating-point
-        operations as the single wrapper, so the same numbers.  ``after``: the state the next
-        step starts from (``SafeguardStep.next_state``)."""
-        fn = self.reward_fn
-        sg = self.safeguard
-        kind = type(fn)
-        if self._task_only:
-            return task.copy()
-        if kind is PaperShaping:
-            flag = np.where(self._accepting[after], 1.0, 0.0)
-            flag[self._is_violation[after]] = -1.0
-            if violated:
-                flag[list(violated)] = -1.0
-            shaped = task + fn.bonus * flag
-        elif kind is PotentialShaping:
-            phi = fn.phi(sg)
-            ahead = np.where(terminated, 0.0, fn.gamma * phi[after])
-            shaped = task + fn.scale * (ahead - phi[before])
-        else:
-            if kind is Penalty:
-                index: Any = sorted(set(violated) | set(pending))
-            elif restarting is None:
-                index = range(len(task))
-            else:
-                index = np.flatnonzero(~restarting).tolist()
-            shaped = task.copy()
-            for i in index:
-                step = SafeguardStep(sg, int(before[i]), int(after[i]), violated.get(i, EMPTY),
-                                     bool(terminated[i]), pending.get(i, EMPTY))
-                shaped[i] = fn(float(task[i]), step)
-            return shaped
-        if restarting is not None:
-            shaped[restarting] = task[restarting]
-        return shaped
 
 
 class _Columns:

@@ -18,8 +18,8 @@ from gymnasium import spaces
 
 from safeguards.automata import Safeguard, Verdict
 from safeguards.gym import core
-from safeguards.gym.rewards import RewardMode, SafeguardStep, reward_mode
-from safeguards.labels import LabelError, Labeler, check_coverage
+from safeguards.gym.rewards import RewardMode, SafeguardStep
+from safeguards.labels import LabelError, Labeler
 
 __all__ = ["SafeguardWrapper", "product_observation_space", "Observe"]
 
@@ -107,13 +107,12 @@ class SafeguardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
             terminate_on_violation=terminate_on_violation, after_violation=after_violation,
             label_reset=label_reset, missing_props=missing_props, gamma=gamma)
         gym.Wrapper.__init__(self, env)
-        if after_violation not in ("reset", "stay"):
-            raise ValueError(f"after_violation must be 'reset' or 'stay', not {after_violation!r}")
-        check_coverage(safeguard.props, labeler, missing=missing_props)
+        self.reward_fn = core.checked_options(safeguard, [labeler], reward=reward,
+                                              after_violation=after_violation,
+                                              missing_props=missing_props, gamma=gamma)
         self.safeguard = safeguard
         self.labeler = labeler
         self.observe = observe
-        self.reward_fn = reward_mode(reward, gamma)
         self.terminate_on_violation = terminate_on_violation
         self.after_violation = after_violation
         self.label_reset = label_reset
