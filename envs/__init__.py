@@ -8,8 +8,10 @@ environment itself: its default labeler is ``env.unwrapped.labeler``, and a fast
 if it has one, ``env.unwrapped.fast_stepper(env, labeler, max_steps)``
 (:func:`safeguards.learn.steppers.make_stepper`).
 
->>> env = make("safeguards/Minecraft-L1-v0")
->>> type(env.unwrapped).__name__, type(env.unwrapped.labeler).__name__
+>>> SUITES["safeguards/Minecraft"]
+'safeguards.envs.gridworld.minecraft'
+>>> env = make("safeguards/Minecraft-L1-v0")  # doctest: +SKIP
+>>> type(env.unwrapped).__name__, type(env.unwrapped.labeler).__name__  # doctest: +SKIP
 ('MinecraftEnv', 'MinecraftLabeler')
 """
 

@@ -575,16 +575,15 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _learning() -> Any:
-    """``safeguards.learn`` (needs Gymnasium), or a clear error."""
+def _need_training_extra() -> None:
+    """Training needs Gymnasium: a clear error without it."""
     from safeguards.errors import SafeguardsError
 
     try:
-        import safeguards.learn as learn
+        import safeguards.learn.common  # noqa: F401
     except ImportError as exc:
         raise SafeguardsError(f"{PROG}: error: training needs the gridworld extra "
                               f"(pip install 'safeguards[gridworld]'): {exc}") from None
-    return learn
 
 
 def _occupied(path: Any) -> bool:
@@ -660,7 +659,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.subparser.error(f"--env-kwargs: invalid JSON ({exc.msg})")
     if not isinstance(env_kwargs, dict):
         args.subparser.error('--env-kwargs must be a JSON object, e.g. \'{"slip": 0}\'')
-    _learning()
+    _need_training_extra()
     data, method = _train_experiment(args, env_kwargs)
     if args.test_spec is not None:
         data["test"]["spec"] = args.test_spec
@@ -737,7 +736,7 @@ def _cmd_curriculum(args: argparse.Namespace) -> int:
         except ValueError as exc:
             args.subparser.error(f"--seeds: {exc}")
     path = find_experiment(args.config)
-    _learning()
+    _need_training_extra()
     experiment = load_experiment(path)
     methods = None
     if args.methods is not None:

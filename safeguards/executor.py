@@ -3,12 +3,12 @@ another in this process, or on a pool of worker processes.  The CLI (``safeguard
 --jobs N``) prints what these yield; another executor (a cluster) yields the same outcomes.
 
 >>> from safeguards.learn.config import CurriculumConfig, Stage
->>> import tempfile, pathlib
->>> config = CurriculumConfig(stages=[Stage("safeguards/Minecraft-L1-v0", {}, "G !creeper", 2)],
-...                           max_steps=10, test_episodes=0)
->>> folder = pathlib.Path(tempfile.mkdtemp())
->>> [o.ok for o in run_local([RunSpec("paper", 0, config, folder / "seed0")], progress=False)]
-[True]
+>>> config = CurriculumConfig(stages=[Stage("safeguards/Minecraft-L1-v0", {}, "G !creeper", 2)])
+>>> runs = [RunSpec("paper", seed, config, Path("runs/demo/paper") / f"seed{seed}")
+...         for seed in (0, 1)]
+>>> outcomes = run_local(runs, jobs=2)  # doctest: +SKIP
+>>> [(o.run.seed, o.ok, o.result["episodes"]) for o in outcomes]  # doctest: +SKIP
+[(1, True, 2), (0, True, 2)]
 """
 
 from __future__ import annotations

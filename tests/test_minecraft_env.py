@@ -336,3 +336,17 @@ def test_vector_env_labels() -> None:
     for i in range(3):
         assert labeler(obs[i], {"label": infos["label"][i]}, None) <= MINECRAFT_PROPS
     envs.close()
+
+
+def test_the_environment_brings_its_labeler_and_fast_path() -> None:
+    from safeguards import envs
+    from safeguards.envs.gridworld.stepper import MinecraftStepper
+    from safeguards.learn.steppers import EnvStepper, make_stepper
+
+    env = envs.make("safeguards/Minecraft-L1-v0")
+    labeler = env.unwrapped.labeler
+    assert type(labeler).__name__ == "MinecraftLabeler"
+    assert type(make_stepper(env, labeler)) is MinecraftStepper
+    assert type(make_stepper(env, labeler, fast=False)) is EnvStepper
+    pixels = envs.make("safeguards/Minecraft-L1-v0", {"obs_mode": "image"})
+    assert pixels.unwrapped.fast_stepper(pixels, labeler, None) is None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import safeguards
-from safeguards.gym.rewards import (
+pytest.importorskip("gymnasium")
+
+import safeguards  # noqa: E402
+from safeguards.gym.rewards import (  # noqa: E402
     TASK, PaperShaping, Penalty, PotentialShaping, SafeguardStep, SafeguardSteps, batch_rewards,
     reward_mode,
 )

@@ -12,23 +12,30 @@ transfers between safeguard stages.
   ``semantic`` transfers between safeguard stages.
 * :mod:`safeguards.learn.steppers` — how the tabular learner steps environments.
 
-Needs the ``gridworld`` extra (Gymnasium; MiniGrid for the Minecraft gridworld).
+Training needs the ``gridworld`` extra (Gymnasium; MiniGrid for the Minecraft gridworld);
+the configurations (:mod:`safeguards.learn.config`) and the dispatcher need only the core.
 """
 
-from safeguards.learn.config import (
-    BASELINES, TRANSFERS, CurriculumConfig, DeepConfig, DeepStage, Stage,
-)
-from safeguards.learn.curriculum import LEARNERS, run_curriculum
-from safeguards.learn.tabular import CurriculumResult, TestResult, evaluate
-from safeguards.learn.qlearning import (
-    EpisodeStats, FearModel, MonitorTable, QLearningConfig, QTable, greedy_episode, run_episode,
-)
-from safeguards.learn.transfer import behaviour_distance, semantic_sources, slot_map
+import importlib
+from typing import Any
 
-__all__ = [
-    "Stage", "CurriculumConfig", "DeepStage", "DeepConfig", "LEARNERS", "CurriculumResult",
-    "TestResult", "run_curriculum", "evaluate", "BASELINES", "TRANSFERS", "QLearningConfig",
-    "QTable", "MonitorTable",
-    "FearModel", "EpisodeStats", "run_episode", "greedy_episode", "semantic_sources",
-    "behaviour_distance", "slot_map",
-]
+#: Public name -> the module that defines it (imported on first use, so that configurations
+#: and experiment files validate without Gymnasium).
+_EXPORTS = {
+    **dict.fromkeys(("Stage", "CurriculumConfig", "DeepStage", "DeepConfig", "BASELINES",
+                     "TRANSFERS"), "safeguards.learn.config"),
+    **dict.fromkeys(("LEARNERS", "run_curriculum"), "safeguards.learn.curriculum"),
+    **dict.fromkeys(("CurriculumResult", "TestResult", "evaluate"), "safeguards.learn.tabular"),
+    **dict.fromkeys(("EpisodeStats", "FearModel", "MonitorTable", "QLearningConfig", "QTable",
+                     "greedy_episode", "run_episode"), "safeguards.learn.qlearning"),
+    **dict.fromkeys(("behaviour_distance", "semantic_sources", "slot_map"),
+                    "safeguards.learn.transfer"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
