@@ -82,8 +82,8 @@ def one_of(choices: Any) -> BeforeValidator:
 
 
 def module_name() -> AfterValidator:
-    """``"module:Name"``."""
-    return _constraint(lambda v: bool(str(v).partition(":")[0] and str(v).partition(":")[2]),
+    """A string must be ``"module:Name"`` (other values, e.g. objects, pass)."""
+    return _constraint(lambda v: not isinstance(v, str) or all(v.partition(":")[::2]),
                        'must be "module:Name" (e.g. "my_pkg.labels:MyLabeler")')
 
 
@@ -95,7 +95,7 @@ def schema_fields(cls: Any) -> tuple[str, ...]:
 @lru_cache(maxsize=None)
 def _field_adapter(cls: Any, name: str) -> TypeAdapter[Any]:
     info = cls.__pydantic_fields__[name]
-    schema = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    schema: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
     return TypeAdapter(schema, config=SCHEMA)
 
 
@@ -311,7 +311,7 @@ class Checker:
                 self.add(path + (key,), f"unknown key `{key}` in {where}", hint)
 
     def typed(self, value: Any, kind: type, path: tuple[Any, ...], key: str,
-              check: AfterValidator | None = None) -> Any:
+              check: AfterValidator | BeforeValidator | None = None) -> Any:
         """``value`` validated as ``kind`` (and ``check``), or None with the problem recorded.
 
         >>> c = Checker('seeds = ["0"]', "demo.toml")

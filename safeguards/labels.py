@@ -136,6 +136,8 @@ class FunctionLabeler(_Composable):
         self.fn = fn
         self.props = frozenset(props)
         self.name = name or getattr(fn, "__name__", "labeler")
+        self.__qualname__ = self.name
+        self._global = False  # set by @labeler: pickled by reference to its module attribute
 
     def __call__(self, obs: Any, info: Mapping[str, Any], action: Any) -> set[str]:
         return self.as_labels(self.fn(obs, info, action))
@@ -198,6 +200,7 @@ class CombinedLabeler(_Composable):
         flat: list[Labeler] = []
         for item in labelers:
             flat += item.labelers if isinstance(item, CombinedLabeler) else [item]
+        self.labelers: list[Labeler]
         seen: dict[str, str] = {}
         for item in flat:
             for prop in item.props:

@@ -147,7 +147,8 @@ class RunDir:
         atomically."""
         text = json.dumps(to_json(meta), indent=1)
         buffer = io.BytesIO()
-        np.savez(buffer, meta_json=np.array(text), **{k: np.asarray(v) for k, v in arrays.items()})
+        named = {k: np.asarray(v) for k, v in arrays.items()}
+        np.savez(buffer, meta_json=np.array(text), **named)  # type: ignore[arg-type]  # numpy's stub
         write_atomic(self.npz_path, buffer.getvalue())
         write_atomic(self.checkpoint_path, text + "\n")
 

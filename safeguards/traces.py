@@ -30,7 +30,7 @@ import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterator, Sequence
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 from safeguards.automata import Safeguard, StepResult, Verdict
 from safeguards.errors import TraceError, did_you_mean
@@ -153,7 +153,8 @@ def read_trace(handle: IO[str] | IO[bytes], props: Sequence[str], name: str
     decoded line by line, so bytes that are not UTF-8 are located too.
     """
     known = frozenset(props)
-    for lineno, raw in enumerate(handle, 1):
+    lines: Iterable[str | bytes] = handle
+    for lineno, raw in enumerate(lines, 1):
         text = _decoded(raw, lineno, name).rstrip("\r\n")
         if lineno == 1:
             text = text.lstrip("\ufeff")

@@ -64,7 +64,7 @@ def distances_to(succ: Sequence[Iterable[int]], targets: Iterable[int]) -> list[
     """Fewest steps from each state to a target (0 on a target, -1 if unreachable)."""
     pred = predecessors(succ)
     dist = [-1] * len(succ)
-    queue = deque()
+    queue: deque[int] = deque()
     for t in targets:
         dist[t] = 0
         queue.append(t)

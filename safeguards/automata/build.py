@@ -187,9 +187,9 @@ def product(m: MTBDD, components: Sequence[Component]) -> Product:
     """Reachable product of the components; states violating the conjunction become one sink."""
     finite = [c.info.semantics == "finite" for c in components]
 
-    def successors(state: Hashable) -> int:
+    def successors(state: tuple[int, ...]) -> int:
         result = m.terminal(())
-        for i, q in enumerate(state):  # type: ignore[arg-type]
+        for i, q in enumerate(state):
             result = m.apply(_append, result, components[i].aut.trans[q])
         return result
 

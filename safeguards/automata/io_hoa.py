@@ -629,7 +629,7 @@ def from_hoa(text: str, *, semantics: str | None = None, file: str | None = None
             raise parser.error(f"state {number} has {len(state.edges)} edges with implicit "
                                f"labels; {1 << len(aps)} expected (one per valuation of the "
                                f"{len(aps)} propositions)", state.tok)
-        out = []
+        out: list[tuple[int, int, frozenset[int] | None, _Edge]] = []
         union = m.false
         for k, edge in enumerate(state.edges):
             if implicit:
@@ -683,8 +683,8 @@ def from_hoa(text: str, *, semantics: str | None = None, file: str | None = None
         order = [hoa.start] + sorted(seen - {hoa.start})
         renumber = {q: i for i, q in enumerate(order)}
         for q in order:
-            state = hoa.states.get(q)
-            marks = state.marks if state is not None and state.marks is not None else frozenset()
+            found = hoa.states.get(q)
+            marks = found.marks if found is not None and found.marks is not None else frozenset()
             accepting.append(_accepts(cond, marks))
             bdd_edges.append([(bdd, renumber[t]) for t, bdd, _, _ in guards.get(q, [])
                               if bdd != m.false])
@@ -724,10 +724,10 @@ def from_hoa(text: str, *, semantics: str | None = None, file: str | None = None
         # Successors as the safeguard will see them: missing letters lead to a rejecting sink.
         sink = len(edges)
         succ = []
-        for q, out in enumerate(edges):
+        for state_edges in edges:
             covered = m.false
             targets = []
-            for formula, target in out:
+            for formula, target in state_edges:
                 targets.append(target)
                 covered = m.bool_or(covered, guard_to_bdd(m, formula, index))
             if covered != m.true:

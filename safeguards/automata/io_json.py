@@ -145,7 +145,7 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(path, f"expected an integer, got {_kind(value)}")
         if (low is not None and value < low) or (high is not None and value >= high):
-            bounds = f"{low}..{high - 1}" if high is not None and high > low else \
+            bounds = f"{low}..{high - 1}" if high is not None and high > (low or 0) else \
                 f">= {low}" if high is None else "an empty range"
             raise self.fail(path, f"{what or 'value'} {value} out of range ({bounds})")
         return value

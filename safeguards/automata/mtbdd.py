@@ -18,7 +18,7 @@ closure) must therefore be given a ``name`` that determines it:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Iterator, Sequence
+from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence
 
 from safeguards.errors import SpecError
 
@@ -216,7 +216,7 @@ class MTBDD:
         cache[key] = result
         return result
 
-    def map_with(self, mapping: dict[Any, Hashable], u: int) -> int:
+    def map_with(self, mapping: Mapping[Any, Hashable], u: int) -> int:
         """Relabel terminals through a dict (not memoised across calls: the dict may change)."""
         memo: dict[int, int] = {}
 

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Sequence, TypeVar
 
 from safeguards.automata.mtbdd import MTBDD
 from safeguards.errors import SpecError
+
+#: A state of an automaton under construction: any hashable value.
+S = TypeVar("S", bound=Hashable)
 
 __all__ = ["RawAutomaton", "explore", "minimise", "MAX_STATES"]
 
@@ -34,23 +37,23 @@ class RawAutomaton:
     accepting: list[bool]
     dead: list[bool] = field(default_factory=list)
     outputs: list[Hashable] = field(default_factory=list)
-    keys: list[Hashable] = field(default_factory=list)   # the explored state objects, by id
+    keys: Sequence[Hashable] = field(default_factory=list)   # the explored state objects, by id
     verdicts: list[Any] | None = None   # verdicts computed by a backend (infinite semantics)
 
     def successors(self, m: MTBDD, q: int) -> list[int]:
         return m.terminals(self.trans[q])
 
 
-def explore(m: MTBDD, start: Hashable, successors: Callable[[Hashable], int],
-            accepting: Callable[[Hashable], bool],
-            dead: Callable[[Hashable], bool] = lambda state: False,
+def explore(m: MTBDD, start: S, successors: Callable[[S], int],
+            accepting: Callable[[S], bool],
+            dead: Callable[[S], bool] = lambda state: False,
             max_states: int = MAX_STATES) -> RawAutomaton:
     """Breadth-first construction of the states reachable from ``start``.
 
     ``successors(state)`` returns a diagram whose terminals are successor states (any hashable).
     """
-    ids: dict[Hashable, int] = {start: 0}
-    states: list[Hashable] = [start]
+    ids: dict[S, int] = {start: 0}
+    states: list[S] = [start]
     symbolic: list[int] = []
     queue = deque([start])
     while queue:

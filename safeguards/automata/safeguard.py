@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -134,8 +134,9 @@ class Safeguard:
         """The letter class of a valuation: an iterable of true propositions or a ``{prop: bool}``
         map.  Unknown propositions are an error."""
         kind = type(props)
+        key: frozenset[str]
         if kind is frozenset:
-            key = props
+            key = cast(frozenset[str], props)
         elif kind is set or kind is list or kind is tuple:
             key = frozenset(props)
         elif isinstance(props, Mapping):
@@ -273,10 +274,10 @@ class Safeguard:
 
     def pending_rules(self, state: int) -> frozenset[str]:
         """Rules whose obligations are unmet if the trace ended in ``state`` (finite semantics)."""
-        if not self.parts or self.components is None or self.components[state] is None:
+        states = None if self.components is None else self.components[state]
+        if not self.parts or states is None:
             return frozenset() if self.is_accepting(state) else frozenset(r.name for r in self.rules)
-        return frozenset(rule.name for rule, part, q in
-                         zip(self.rules, self.parts, self.components[state])
+        return frozenset(rule.name for rule, part, q in zip(self.rules, self.parts, states)
                          if not part.is_accepting(q))
 
     def monitor(self) -> "Monitor":

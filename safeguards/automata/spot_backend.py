@@ -25,7 +25,7 @@ Spot does not support the past operators ``Y Z O H S``; rules using them need th
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence, cast
 
 from safeguards.automata.analysis import Verdict
 from safeguards.automata.ltl import _Progression
@@ -218,13 +218,14 @@ def _infinite(spot: Any, m: MTBDD, formula: ast.Formula, index: Mapping[str, int
         monitors.append(_SpotAutomaton(spot, m, aut, index, live.__getitem__))
     pos, neg = monitors
 
-    def successors(state: Hashable) -> int:
-        s1, s2 = state  # type: ignore[misc]
+    def successors(state: tuple[frozenset[int], frozenset[int]]) -> int:
+        s1, s2 = state
         return m.pair(pos.set_diagram(s1), neg.set_diagram(s2))
 
     raw = explore(m, (pos.start(), neg.start()), successors, lambda state: True)
     verdicts = [Verdict.VIOLATED if not s1 else Verdict.SATISFIED if not s2
-                else Verdict.INCONCLUSIVE for s1, s2 in raw.keys]  # type: ignore[misc]
+                else Verdict.INCONCLUSIVE
+                for s1, s2 in cast(Sequence[tuple[frozenset[int], frozenset[int]]], raw.keys)]
     raw.verdicts = verdicts
     raw.accepting = [v != Verdict.VIOLATED for v in verdicts]
     raw.dead = [v == Verdict.VIOLATED for v in verdicts]

@@ -78,12 +78,6 @@ STRUCTURAL = ("stages", "transfer", "baseline", "method", "seed", "test_episodes
               "test_env_id", "test_env_kwargs", "test_fallback")
 
 
-def labeler_name() -> Any:
-    """A labeler given as text must be ``"module:Name"`` (objects pass as they are)."""
-    check = module_name()
-    return type(check)(lambda value: check.func(value) if isinstance(value, str) else value)
-
-
 def _labeler_name(labeler: Any) -> Any:
     """A labeler object as ``"module:Class"`` (JSON-ready)."""
     if labeler is None or isinstance(labeler, str):
@@ -161,7 +155,7 @@ class CurriculumConfig:
     ``auto`` = ``paper`` for the paper / semantic transfers, else ``none``."""
     checkpoint_every: Annotated[int, at_least(0)] = 100
     """Checkpoint every this many episodes (and at the end of every stage); 0: stage ends only."""
-    labeler: Annotated[Any, labeler_name()] = None
+    labeler: Annotated[Any, module_name()] = None
     """Labeler: an object, or ``"module:Name"`` (instantiated without arguments if a class);
     default: the environment's own, ``env.unwrapped.labeler``."""
     fast_env: bool = True
@@ -270,7 +264,7 @@ class DeepConfig:
     checkpoint_every: Annotated[int, at_least(0)] = 0
     """Checkpoint every this many agent steps (at the next rollout end) and at every stage
     end; 0: stage ends only."""
-    labeler: Annotated[Any, labeler_name()] = None
+    labeler: Annotated[Any, module_name()] = None
     """An object, or ``"module:Name"``; default: the environment's ``labeler``."""
     torch_threads: Annotated[int, at_least(1)] = 1
 

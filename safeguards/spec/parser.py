@@ -315,7 +315,7 @@ def _parse(text: str, start: str, file: str | None) -> Any:
             if expected:
                 message += f"; expected {_describe_expected(set(expected), start)}"
         elif isinstance(error, UnexpectedCharacters):
-            message = f"unexpected character {text[error.pos_in_stream]!r}"
+            message = f"unexpected character {text[error.pos_in_stream or 0]!r}"
         else:
             assert isinstance(error, UnexpectedToken)
             message = f"unexpected `{error.token}`"

@@ -96,5 +96,6 @@ def regex_to_text(regex: ast.Regex) -> str:
         else:
             suffix = f"[*{regex.low}..{regex.high}]"
         return sub(regex.body, True) + suffix
+    assert isinstance(regex, (ast.Union, ast.Intersection, ast.Concat))
     op = {ast.Union: "|", ast.Intersection: "&&", ast.Concat: ";"}[type(regex)]
     return f"{sub(regex.left, False)} {op} {sub(regex.right, True)}"
