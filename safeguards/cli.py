@@ -23,7 +23,7 @@ import json
 import os
 import re
 import sys
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from safeguards.files import write_atomic
@@ -798,15 +798,21 @@ def _run_all(runs: Sequence[Any], *, resume: bool, jobs: int, imports: Sequence[
     parallel = jobs > 1 and len(runs) > 1
     if parallel:
         print(f"{len(runs)} runs on {min(jobs, len(runs))} processes", file=sys.stderr)
+    with closing(run_local(runs, resume=resume, jobs=jobs, imports=imports,
+                           progress=progress, on_start=started)) as outcomes:
+        return _print_outcomes(outcomes, len(runs), parallel)
+
+
+def _print_outcomes(outcomes: Iterable[Any], n_runs: int, parallel: bool) -> bool:
+    """Print each outcome as it comes; did every run succeed?"""
     ok = True
-    for done, outcome in enumerate(run_local(runs, resume=resume, jobs=jobs, imports=imports,
-                                             progress=progress, on_start=started), 1):
+    for done, outcome in enumerate(outcomes, 1):
         run = outcome.run
         if outcome.error is not None:
             ok = False
             _report_failure(run.method, run.seed, outcome.error)
         elif parallel:
-            print(f"[{done}/{len(runs)}] {run.method} seed {run.seed} ({run.run_dir}): "
+            print(f"[{done}/{n_runs}] {run.method} seed {run.seed} ({run.run_dir}): "
                   f"{_describe_result(outcome.result or {})}", file=sys.stderr)
         else:
             print(f"      {_describe_result(outcome.result or {})}", file=sys.stderr)

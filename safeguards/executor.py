@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-__all__ = ["RunSpec", "RunOutcome", "run_local"]
+__all__ = ["RunSpec", "RunOutcome", "run_one", "run_local"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,11 @@ class RunOutcome:
         return self.error is None
 
 
-def _run_one(config: Any, run_dir: str, resume: bool, imports: Sequence[str],
-             progress: bool) -> dict[str, Any]:
-    """One run (in this process or a worker): returns ``result.json``'s content."""
+def run_one(config: Any, run_dir: str, resume: bool = False, imports: Sequence[str] = (),
+            progress: bool = False) -> dict[str, Any]:
+    """One run, the unit of work of every executor (in this process or a worker): import
+    ``imports``, train and test ``config`` in ``run_dir``; returns ``result.json``'s content.
+    Picklable arguments only, so that another process (or machine) can run it."""
     for module in imports:
         importlib.import_module(module)
     from safeguards.learn import run_curriculum
@@ -63,7 +65,9 @@ def run_local(runs: Sequence[RunSpec], *, resume: bool = False, jobs: int = 1,
     one run) they run on that many worker processes, which import ``imports`` first (modules
     that register environments); else one after another here, ``on_start(k, run)`` called
     before the ``k``-th (from 1).  A run that fails is an outcome with its ``error``; the
-    others go on.  Interrupting the iteration cancels the runs not yet started."""
+    others go on.  Closing the iteration early (``contextlib.closing``; a ``KeyboardInterrupt``
+    in the loop) cancels the runs not yet started; runs under way finish (or stop with the
+    interrupt that reached their process) and can be resumed."""
     if jobs > 1 and len(runs) > 1:
         yield from _on_pool(runs, resume=resume, jobs=jobs, imports=imports)
         return
@@ -71,7 +75,7 @@ def run_local(runs: Sequence[RunSpec], *, resume: bool = False, jobs: int = 1,
         if on_start is not None:
             on_start(k, run)
         try:
-            result = _run_one(run.config, os.fspath(run.run_dir), resume, (), progress)
+            result = run_one(run.config, os.fspath(run.run_dir), resume, (), progress)
         except Exception as exc:  # noqa: BLE001 - reported as the run's outcome
             yield RunOutcome(run, error=exc)
             continue
@@ -81,15 +85,18 @@ def run_local(runs: Sequence[RunSpec], *, resume: bool = False, jobs: int = 1,
 def _on_pool(runs: Sequence[RunSpec], *, resume: bool, jobs: int, imports: Sequence[str]
              ) -> Iterator[RunOutcome]:
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(runs)))
+    futures = {pool.submit(run_one, run.config, os.fspath(run.run_dir), resume, list(imports),
+                           False): run for run in runs}
+    finished = False
     try:
-        futures = {pool.submit(_run_one, run.config, os.fspath(run.run_dir), resume,
-                               list(imports), False): run for run in runs}
         for future in as_completed(futures):
             try:
                 yield RunOutcome(futures[future], result=future.result())
             except Exception as exc:  # noqa: BLE001 - reported as the run's outcome
                 yield RunOutcome(futures[future], error=exc)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+        finished = True
+    finally:  # interrupted, or the caller closed the iteration: start nothing more
+        if not finished:
+            for future in futures:
+                future.cancel()
+        pool.shutdown(wait=finished, cancel_futures=not finished)

@@ -54,3 +54,16 @@ def test_a_failing_run_is_an_outcome_and_the_others_finish(tmp_path, jobs: int) 
     outcomes = {o.run.method: o for o in run_local([bad, good], jobs=jobs, progress=False)}
     assert not outcomes["bad"].ok and "lava" in str(outcomes["bad"].error)
     assert outcomes["good"].ok and outcomes["good"].result["episodes"] == 6
+
+
+def test_closing_the_iteration_starts_no_more_runs(tmp_path) -> None:
+    from contextlib import closing
+
+    long = CurriculumConfig(stages=[Stage(ENV, {}, "minecraft/safeguard0", 1500)],
+                            max_steps=100, test_episodes=0)
+    runs = [RunSpec("paper", seed, long, tmp_path / f"seed{seed}") for seed in range(10)]
+    with closing(run_local(runs, jobs=2)) as outcomes:
+        first = next(outcomes)
+    assert first.ok
+    started = [run for run in runs if run.run_dir.exists()]
+    assert len(started) <= 6  # two running and the pool's three queued calls, at most
