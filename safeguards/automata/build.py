@@ -12,7 +12,7 @@ rules at once (even if no single rule is violated yet), ``satisfied`` when every
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Hashable, Sequence
 
 from safeguards.automata.analysis import (
@@ -26,7 +26,8 @@ from safeguards.automata.regex import regex_automaton
 from safeguards.errors import BackendUnavailable, SpecError
 from safeguards.spec import ast
 
-__all__ = ["RuleInfo", "Component", "compile_rule", "component_from_raw", "product", "Product"]
+__all__ = ["RuleInfo", "Component", "compile_rule", "compile_rules", "component_from_raw",
+           "product", "Product"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,27 @@ def compile_rule(m: MTBDD, rule: ast.Rule, props: Sequence[str],
         raise
 
 
+def compile_rules(m: MTBDD, rules: Sequence[ast.Rule], props: Sequence[str],
+                  backend_rule: Callable[[MTBDD, ast.Rule, RuleInfo, Sequence[str]],
+                                         RawAutomaton] | None = None) -> list[Component]:
+    """:func:`compile_rule` for each rule (``backend_rule`` for LTL rules only); rules with the
+    same kind, semantics and body are compiled once and share their automaton."""
+    compiled: dict[tuple[str, str, object], Component] = {}
+    components = []
+    for rule in rules:
+        key = (rule.kind, rule.semantics, rule.body)
+        first = compiled.get(key)
+        if first is None:
+            first = compiled[key] = compile_rule(m, rule, props,
+                                                 backend_rule if rule.kind == "ltl" else None)
+            components.append(first)
+        else:
+            info = replace(first.info, name=rule.name, penalty=rule.penalty,
+                           source=_rule_source(rule))
+            components.append(Component(info, first.aut, first.verdicts, first.names))
+    return components
+
+
 def _compile_rule(m: MTBDD, rule: ast.Rule, props: Sequence[str],
                  backend_rule: Callable[[MTBDD, ast.Rule, RuleInfo, Sequence[str]], RawAutomaton]
                  | None = None,
@@ -184,7 +206,28 @@ class Product:
 
 
 def product(m: MTBDD, components: Sequence[Component]) -> Product:
-    """Reachable product of the components; states violating the conjunction become one sink."""
+    """Reachable product of the components; states violating the conjunction become one sink.
+
+    Components that share their automaton (identical rules) are multiplied once."""
+    if any(c.info.fragment == "general" for c in components) and len(components) > 1 \
+            and not any(c.info.semantics == "finite" for c in components):
+        raise SpecError("a conjunction of several infinite-semantics rules that are neither "
+                        "safety nor guarantee formulas cannot be monitored exactly rule by "
+                        "rule", hint="write them as one `ltl` rule joined with `&`")
+    slots: dict[int, int] = {}
+    distinct: list[Component] = []
+    for c in components:
+        if slots.setdefault(id(c.aut), len(distinct)) == len(distinct):
+            distinct.append(c)
+    result = _product(m, distinct)
+    if len(distinct) < len(components):
+        where = [slots[id(c.aut)] for c in components]
+        result.components = [None if s is None else tuple(s[k] for k in where)
+                             for s in result.components]
+    return result
+
+
+def _product(m: MTBDD, components: Sequence[Component]) -> Product:
     finite = [c.info.semantics == "finite" for c in components]
 
     def successors(state: tuple[int, ...]) -> int:
@@ -208,10 +251,6 @@ def product(m: MTBDD, components: Sequence[Component]) -> Product:
     if any(finite):
         hopeful = backward_reach(succ, [k for k in range(n) if end_ok(k)])
     else:
-        if any(c.info.fragment == "general" for c in components) and len(components) > 1:
-            raise SpecError("a conjunction of several infinite-semantics rules that are neither "
-                            "safety nor guarantee formulas cannot be monitored exactly rule by "
-                            "rule", hint="write them as one `ltl` rule joined with `&`")
         fine = {k for k in range(n) if Verdict.VIOLATED not in comp_verdicts[k]}
         settled = {k for k in fine if all(v == Verdict.SATISFIED
                                           for i, v in enumerate(comp_verdicts[k])

@@ -26,6 +26,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Hashable, Mapping
 
+from safeguards.automata.budget import check_time, exceeded
 from safeguards.automata.guards import guard_to_bdd
 from safeguards.automata.mtbdd import MTBDD
 from safeguards.automata.raw import RawAutomaton, explore
@@ -48,15 +49,15 @@ _work: ContextVar[list[int]] = ContextVar("progression_work")
 
 
 def _too_large(what: str) -> SpecError:
-    return SpecError(f"the formula is too large for an explicit monitor ({what})",
-                     hint="split it into several rules (they are conjoined), or simplify it")
+    return exceeded(f"the formula is too large for an explicit monitor ({what})")
 
 
 def _charge(amount: int) -> None:
-    """Count clause work against the budget of the formula being compiled."""
+    """Count clause work against the budget of the formula being compiled (and its time)."""
     counter = _work.get(None)
     if counter is not None:
         counter[0] += amount
+        check_time()
         if counter[0] > MAX_WORK:
             raise _too_large(f"more than {MAX_WORK:,} clause comparisons")
 
@@ -127,6 +128,9 @@ class _Progression:
         self.past_atoms: list[ast.Formula] = []       # maximal pure-past subformulas
         self.past_atom_ids: dict[ast.Formula, int] = {}
         self.now_cache: dict[tuple[int, tuple[bool, ...] | None], int] = {}
+        # By id of the (immutable, kept alive) formula: expansions of -> <-> xor share operands.
+        self.nnf_cache: dict[tuple[int, bool], tuple[ast.Formula, int]] = {}
+        self.classes: dict[int, tuple[ast.Formula, bool, bool]] = {}
         self.past_cache: dict[tuple[ast.Formula, tuple[bool, ...] | None], int] = {}
 
     # -- interning -----------------------------------------------------------------------------
@@ -155,9 +159,30 @@ class _Progression:
             self.ids[key] = found
         return found
 
+    def _classify(self, f: ast.Formula) -> tuple[bool, bool]:
+        """``(is_pure_past(f), is_boolean(f))``, memoised."""
+        hit = self.classes.get(id(f))
+        if hit is not None:
+            return hit[1], hit[2]
+        past, boolean = True, True
+        if isinstance(f, (ast.Unary, ast.Binary)):
+            past, boolean = f.op not in ast.FUTURE_OPS, f.op in ast.BOOLEAN_OPS
+            for child in ([f.arg] if isinstance(f, ast.Unary) else [f.left, f.right]):
+                child_past, child_boolean = self._classify(child)
+                past, boolean = past and child_past, boolean and child_boolean
+        self.classes[id(f)] = (f, past, boolean)
+        return past, boolean
+
     def nnf(self, f: ast.Formula, negated: bool = False) -> int:
         """Negation normal form; maximal subformulas with a past operator become past atoms."""
-        if ast.is_pure_past(f) and not ast.is_boolean(f):
+        hit = self.nnf_cache.get((id(f), negated))
+        if hit is None:
+            hit = self.nnf_cache[id(f), negated] = (f, self._nnf(f, negated))
+        return hit[1]
+
+    def _nnf(self, f: ast.Formula, negated: bool) -> int:
+        past, boolean = self._classify(f)
+        if past and not boolean:
             self._register_past(f)
             atom = self.past_atom_ids.setdefault(f, len(self.past_atoms))
             if atom == len(self.past_atoms):

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence
 
-from safeguards.errors import SpecError
+from safeguards.automata.budget import DEFAULT_NODES, check_time, exceeded
 
 __all__ = ["MTBDD", "MAX_NODES"]
 
-MAX_NODES = 1_000_000
+MAX_NODES = DEFAULT_NODES
+_CHECK_EVERY = 0xFFF   # new nodes between two looks at the clock
 
 
 class MTBDD:
@@ -67,11 +68,11 @@ class MTBDD:
         node = self._nodes.get(key)
         if node is None:
             node = len(self._var)
+            if not node & _CHECK_EVERY:
+                check_time()
             if node >= self.max_nodes:
-                raise SpecError(
-                    f"the automaton construction needs more than {self.max_nodes:,} decision "
-                    "diagram nodes", hint="split the rule into smaller rules, or use fewer "
-                    "propositions per rule")
+                raise exceeded(f"the automaton construction needs more than "
+                               f"{self.max_nodes:,} decision diagram nodes")
             self._var.append(var)
             self._low.append(low)
             self._high.append(high)

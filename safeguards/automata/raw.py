@@ -18,15 +18,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Sequence, TypeVar
 
+from safeguards.automata.budget import DEFAULT_STATES, check_time, current_budget, exceeded
 from safeguards.automata.mtbdd import MTBDD
-from safeguards.errors import SpecError
 
 #: A state of an automaton under construction: any hashable value.
 S = TypeVar("S", bound=Hashable)
 
 __all__ = ["RawAutomaton", "explore", "minimise", "MAX_STATES"]
 
-MAX_STATES = 50_000
+MAX_STATES = DEFAULT_STATES
 
 
 @dataclass
@@ -47,26 +47,30 @@ class RawAutomaton:
 def explore(m: MTBDD, start: S, successors: Callable[[S], int],
             accepting: Callable[[S], bool],
             dead: Callable[[S], bool] = lambda state: False,
-            max_states: int = MAX_STATES) -> RawAutomaton:
+            max_states: int | None = None) -> RawAutomaton:
     """Breadth-first construction of the states reachable from ``start``.
 
     ``successors(state)`` returns a diagram whose terminals are successor states (any hashable).
+    ``max_states`` and the time allowed are the compile budget's
+    (:mod:`safeguards.automata.budget`) unless given.
     """
+    if max_states is None:
+        max_states = current_budget().max_states
     ids: dict[S, int] = {start: 0}
     states: list[S] = [start]
     symbolic: list[int] = []
     queue = deque([start])
     while queue:
+        check_time()
         state = queue.popleft()
         diagram = successors(state)
         symbolic.append(diagram)
         for target in m.terminals(diagram):
             if target not in ids:
                 if len(states) >= max_states:
-                    raise SpecError(f"the automaton would have more than {max_states} states",
-                                    hint="split the rule, or use fewer propositions per rule: "
-                                         "a monitor must remember every distinction the "
-                                         "formula can still depend on")
+                    raise exceeded(f"the automaton would have more than {max_states:,} "
+                                   "states (a monitor must remember every distinction the "
+                                   "formula can still depend on)")
                 ids[target] = len(states)
                 states.append(target)
                 queue.append(target)
@@ -87,6 +91,7 @@ def minimise(m: MTBDD, aut: RawAutomaton, outputs: list[Hashable]) -> tuple[RawA
     n_blocks = len(labels)
     while True:
         signatures: dict[tuple[int, int], int] = {}
+        check_time()
         new_block = {}
         for q in reach:
             sig = (block[q], m.map_with(block, aut.trans[q]))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from safeguards.automata.budget import check_time
 from safeguards.automata.guards import guard_to_bdd
 from safeguards.automata.mtbdd import MTBDD
 from safeguards.automata.raw import RawAutomaton, explore
@@ -37,6 +38,7 @@ class _Regexes:
         self.nodes: list[tuple[int, tuple[int, ...]]] = []
         self.ids: dict[tuple[int, tuple[int, ...]], int] = {}
         self.deriv_cache: dict[int, int] = {}
+        self.nullable_cache: dict[int, bool] = {}
         self.eps = self._mk(_EPS, ())
         self.empty = self._mk(_EMPTY, ())
         self.any = self.letter(m.true)
@@ -90,14 +92,19 @@ class _Regexes:
         return a if self.nodes[a][0] == _STAR else self._mk(_STAR, (a,))
 
     def nullable(self, r: int) -> bool:
-        kind, args = self.nodes[r]
-        if kind in (_EPS, _STAR):
-            return True
-        if kind in (_EMPTY, _LETTER):
-            return False
-        if kind == _CAT or kind == _AND:
-            return all(self.nullable(a) for a in args)
-        return any(self.nullable(a) for a in args)
+        hit = self.nullable_cache.get(r)
+        if hit is None:
+            kind, args = self.nodes[r]
+            if kind in (_EPS, _STAR):
+                hit = True
+            elif kind in (_EMPTY, _LETTER):
+                hit = False
+            elif kind == _CAT or kind == _AND:
+                hit = all(self.nullable(a) for a in args)
+            else:
+                hit = any(self.nullable(a) for a in args)
+            self.nullable_cache[r] = hit
+        return hit
 
     def _letter_derivative(self, matched: bool) -> int:
         return self.eps if matched else self.empty
@@ -150,16 +157,18 @@ class _Regexes:
                             file=pos.file if pos else None,
                             hint="count with a machine rule or an LTL rule instead")
         body = self.build(regex.body, index)
-        result = self.eps
-        for _ in range(regex.low):
-            result = self.cat(result, body)
         if regex.high is None:
-            return self.cat(result, self.star(body))
-        optional = self.alt(self.eps, body)
-        tail = self.eps
-        for _ in range(regex.high - regex.low):
-            tail = self.cat(optional, tail)
-        return self.cat(result, tail)
+            result = self.star(body)
+        else:   # built from the right: each step prepends one factor, without recursion
+            optional = self.alt(self.eps, body)
+            result = self.eps
+            for _ in range(regex.high - regex.low):
+                check_time()
+                result = self.cat(optional, result)
+        for _ in range(regex.low):
+            check_time()
+            result = self.cat(body, result)
+        return result
 
 
 def regex_automaton(m: MTBDD, regex: ast.Regex, index: Mapping[str, int], *,

@@ -29,6 +29,7 @@ from typing import Any, Callable, Hashable, Mapping, Sequence, cast
 
 from safeguards.automata.analysis import Verdict
 from safeguards.automata.ltl import _Progression
+from safeguards.automata.budget import check_time
 from safeguards.automata.mtbdd import MTBDD
 from safeguards.automata.raw import RawAutomaton, explore
 from safeguards.errors import BackendUnavailable, SpecError
@@ -184,6 +185,7 @@ def _finite(spot: Any, m: MTBDD, formula: ast.Formula, index: Mapping[str, int])
     alive = _fresh_name("alive", index)
     f = spot.from_ltlf(_spot_formula(spot, formula), alive)
     aut = spot.to_finite(spot.translate(f, *FINITE_OPTIONS), alive)
+    check_time()   # a Spot call itself cannot be interrupted: the budget is checked after it
     if not aut.prop_state_acc().is_true():   # state_is_accepting needs state-based acceptance
         aut = spot.sbacc(aut)
     sp = _SpotAutomaton(spot, m, aut, index, lambda s: True)
@@ -212,6 +214,7 @@ def _infinite(spot: Any, m: MTBDD, formula: ast.Formula, index: Mapping[str, int
     monitors = []
     for g in (f, spot.formula.Not(f)):
         aut = spot.translate(g, "monitor", "det", "complete")
+        check_time()
         # In a monitor every state is accepting but the sink that 'complete' adds: a run in the
         # sink read a prefix that no word of the language extends.
         live = [aut.state_is_accepting(s) for s in range(aut.num_states())]

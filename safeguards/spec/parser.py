@@ -16,11 +16,13 @@ import textwrap
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.visitors import Transformer_NonRecursive
 
 from safeguards.errors import SpecError
 from safeguards.spec import ast
+from safeguards.spec.depth import MAX_NESTING, measure, nesting_error
 
 __all__ = ["parse_ltl", "parse_regex", "parse_boolean", "parse_spec_text", "grammar_text"]
 
@@ -63,8 +65,8 @@ def _body_text(text: str) -> str:
     return lines[0].strip() + ("\n" + rest if rest else "")
 
 
-class _Builder(Transformer):
-    """Turns lark parse trees into :mod:`safeguards.spec.ast` nodes."""
+class _Builder(Transformer_NonRecursive):
+    """Turns lark parse trees into :mod:`safeguards.spec.ast` nodes (without recursion)."""
 
     def __init__(self, file: str | None, source: str) -> None:
         super().__init__()
@@ -324,12 +326,34 @@ def _parse(text: str, start: str, file: str | None) -> Any:
         raise SpecError(message, source=text, line=line if line and line > 0 else 1,
                         column=column if column and column > 0 else 1, file=file,
                         hint=_hint_for(error, text)) from None
+    _check_nesting(tree, text, file)
     try:
         return _Builder(file, text).transform(tree)
     except VisitError as error:
         if isinstance(error.orig_exc, SpecError):
             raise error.orig_exc from None
         raise
+
+
+# Parse-tree nodes that become an operator of a formula or a regular expression.
+_OPERATORS = frozenset({"unary", "binary", "binary_and", "re_union", "re_inter", "re_concat",
+                        "re_repeat"})
+
+
+def _tree_children(node: Tree) -> list[Tree]:
+    return [child for child in node.children if isinstance(child, Tree)]
+
+
+def _is_operator(node: Tree) -> bool:
+    return node.data in _OPERATORS
+
+
+def _check_nesting(tree: Tree, text: str, file: str | None) -> None:
+    """A :func:`~safeguards.spec.depth.nesting_error` at the first operator nested too deep."""
+    depth, _, culprit = measure(tree, _tree_children, _is_operator)
+    if depth > MAX_NESTING:
+        meta = culprit.meta if culprit is not None and not culprit.meta.empty else None
+        raise nesting_error(depth, _pos_of(meta, file), text, file)
 
 
 def parse_ltl(text: str, *, file: str | None = None) -> ast.Formula:
