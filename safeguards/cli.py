@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--backend", choices=("native", "spot"), default="native",
                          help="automaton construction: native (pure Python, default) or spot "
                               "(needs pip install 'safeguards[spot]')")
+        sub.add_argument("--max-seconds", type=_seconds, metavar="S",
+                         help="compile budget in seconds (default 10); past it, the rule that "
+                              "outgrows it is named")
+        sub.add_argument("--max-states", type=_positive, metavar="N",
+                         help="most states an automaton may have (default 50000)")
 
     compile_cmd = commands.add_parser(
         "compile", formatter_class=_Formatter, epilog=_COMPILE_EPILOG,
@@ -223,8 +228,26 @@ def _load_spec(name: str) -> Any:
     return resolve_spec(name, formulas=False).load()
 
 
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (for --max-seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text!r}")
+    return value
+
+
 def _compile(args: argparse.Namespace) -> Any:
-    """The safeguard that SPEC or --ltl describes."""
+    """The safeguard that SPEC or --ltl describes, within the compile budget."""
+    from safeguards.automata.budget import compile_budget
+
+    with compile_budget(args.max_seconds, args.max_states):
+        return _compile_within_budget(args)
+
+
+def _compile_within_budget(args: argparse.Namespace) -> Any:
     from safeguards.compiler import compile_ltl, compile_spec
     from safeguards.errors import SpecError
     from safeguards.spec.parser import parse_ltl

@@ -157,8 +157,10 @@ def _product(m: MTBDD, components: Sequence[Component], spec: ast.Spec) -> Produ
     try:
         return product(m, components)
     except SpecError as error:
-        if error.line is None and len(components) > 1:
-            error.message = f"the product of the {len(components)} rules: {error.message}"
+        if error.line is None:
+            what = f"the product of the {len(components)} rules" if len(components) > 1 \
+                else f"rule `{components[0].info.name}`"
+            error.message = f"{what}: {error.message}"
             error.args = (error.message,)
             error.file = error.file or spec.path
         raise

@@ -1,5 +1,6 @@
-"""The compile budget: one limit on time, automaton states and decision-diagram nodes (the
-memory proxy: about 200 bytes each) that every construction checks — LTL progression, regex
+"""The compile budget: one limit on time, automaton states, decision-diagram nodes (about 200
+bytes each) and memory (growth of the process's peak resident size) that every construction
+checks — LTL progression, regex
 derivatives, machines, products, minimisation, the Spot backend — so that no spec text compiles
 for longer or grows larger than the caller allows.
 
@@ -13,6 +14,7 @@ rule `formula`: compile budget exceeded: more than 0.2 s
 
 from __future__ import annotations
 
+import resource
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -30,6 +32,8 @@ __all__ = ["Budget", "compile_budget", "current_budget", "check_time",
 DEFAULT_SECONDS = 10.0
 DEFAULT_STATES = 50_000
 DEFAULT_NODES = 1_000_000
+DEFAULT_MEMORY_MB = 400
+_MEMORY_EVERY = 64   # looks at the clock between two looks at the memory
 SPLIT_HINT = ("split the rule into smaller rules (they are conjoined), or raise the budget "
               "(--max-seconds / --max-states, or max_seconds= / max_states= in Python)")
 
@@ -42,7 +46,10 @@ class Budget:
     max_seconds: float = DEFAULT_SECONDS
     max_states: int = DEFAULT_STATES
     max_nodes: int = DEFAULT_NODES
+    max_memory_mb: float = DEFAULT_MEMORY_MB
     started: float = field(default_factory=time.monotonic)
+    peak_before: float = field(default_factory=lambda: _peak_mb())
+    checks: int = 0
 
     def __post_init__(self) -> None:
         if not (self.max_seconds > 0 and self.max_states >= 1 and self.max_nodes >= 1):
@@ -50,9 +57,18 @@ class Budget:
                              "max_nodes >= 1")
 
     def check_time(self) -> None:
-        """Raise :func:`exceeded` if the compilation is past its time."""
+        """Raise :func:`exceeded` if the compilation is past its time (or, now and then looked
+        at, its memory)."""
         if time.monotonic() - self.started > self.max_seconds:
             raise exceeded(f"more than {self.max_seconds:g} s")
+        self.checks += 1
+        if not self.checks % _MEMORY_EVERY and _peak_mb() - self.peak_before > self.max_memory_mb:
+            raise exceeded(f"more than {self.max_memory_mb:g} MB of memory")
+
+
+def _peak_mb() -> float:
+    """The peak resident size of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def exceeded(what: str) -> SpecError:

@@ -117,8 +117,10 @@ def compile_rule(m: MTBDD, rule: ast.Rule, props: Sequence[str],
     try:
         return _compile_rule(m, rule, props, backend_rule)
     except SpecError as error:
-        if error.line is None and rule.pos is not None:
-            error.line, error.column, error.file = rule.pos.line, rule.pos.column, rule.pos.file
+        if error.line is None:
+            if rule.pos is not None:
+                error.line, error.column = rule.pos.line, rule.pos.column
+                error.file = rule.pos.file
             error.message = f"rule `{rule.name}`: {error.message}"
             error.args = (error.message,)
         raise

@@ -22,6 +22,7 @@ from lark import Token
 
 from safeguards.errors import SpecError, did_you_mean
 from safeguards.spec import ast
+from safeguards.spec.depth import MAX_NESTING, MAX_SIZE, deep_recursion, measure, nesting_error
 from safeguards.spec.parser import parse_spec_text
 
 __all__ = ["load_spec", "load_spec_text", "spec_from_formula", "precedence_notes"]
@@ -191,6 +192,8 @@ class _Loader:
                                  hint="drop the semantics option")
         else:
             body = self.check_machine(body, text, file)
+        if kind != "machine":
+            _check_expanded(body, pos, text, file)
         self.rule_sources[name] = (name_token or pos, text, file)
         self.rules.append(ast.Rule(name, kind, body, penalty, semantics,  # type: ignore[arg-type]
                                    pos=replace(pos, file=file) if pos else None,
@@ -218,12 +221,42 @@ class _Loader:
                        pos=replace(machine.pos, file=file) if machine.pos else None)
 
 
+def _operands(node: Any) -> tuple[Any, ...]:
+    if isinstance(node, ast.Unary):
+        return (node.arg,)
+    if isinstance(node, ast.Letter):
+        return (node.guard,)
+    if isinstance(node, ast.Repeat):
+        return (node.body,)
+    if isinstance(node, (ast.Binary, ast.Concat, ast.Union, ast.Intersection)):
+        return (node.left, node.right)
+    return ()
+
+
+def _is_operator(node: Any) -> bool:
+    return isinstance(node, (ast.Unary, ast.Binary, ast.Concat, ast.Union, ast.Intersection,
+                             ast.Repeat))
+
+
+def _check_expanded(body: Any, pos: ast.Pos | None, text: str, file: str | None) -> None:
+    """``let`` macros may nest a rule deeper, or make it larger, than written."""
+    depth, size, _ = measure(body, _operands, _is_operator)
+    if depth > MAX_NESTING:
+        raise nesting_error(depth, pos, text, file)
+    if size > MAX_SIZE:
+        raise SpecError(f"with its macros expanded this rule has {size:,} operators; at most "
+                        f"{MAX_SIZE:,} are supported", source=text,
+                        line=pos.line if pos else None, column=pos.column if pos else None,
+                        file=file, hint="split the rule into several rules (they are conjoined)")
+
+
 def load_spec_text(text: str, *, file: str | None = None) -> ast.Spec:
     """Load a spec from its text; ``file`` names it in errors and anchors relative includes."""
     loader = _Loader()
     if file is not None:
         loader.stack.append(str(Path(file).resolve()))
-    loader.load(text, file, top=True)
+    with deep_recursion():
+        loader.load(text, file, top=True)
     if not loader.rules:
         raise SpecError("this spec has no rules", source=text, line=1, column=1, file=file,
                         hint="add one, e.g.  rule no_lava: ltl G !lava")

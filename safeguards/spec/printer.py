@@ -11,6 +11,7 @@ import re
 
 from safeguards.spec import ast
 from safeguards.spec.ast import Binary, Const, Formula, Prop, Unary
+from safeguards.spec.depth import deep_recursion
 
 __all__ = ["to_spot", "prop_to_spot", "regex_to_text"]
 
@@ -44,12 +45,17 @@ def _same_associative(parent: Binary, child: Formula) -> bool:
 
 def to_spot(formula: Formula) -> str:
     """Render ``formula`` so that both Spot and our parser read it back as the same tree."""
+    with deep_recursion():
+        return _to_spot(formula)
+
+
+def _to_spot(formula: Formula) -> str:
     if isinstance(formula, Const):
         return "1" if formula.value else "0"
     if isinstance(formula, Prop):
         return prop_to_spot(formula.name)
     if isinstance(formula, Unary):
-        inner = to_spot(formula.arg)
+        inner = _to_spot(formula.arg)
         if _precedence(formula.arg) < _UNARY_PRECEDENCE:
             inner = f"({inner})"
         elif inner[0].isdigit():   # Spot reads `G0` as a proposition named G0
@@ -57,7 +63,7 @@ def to_spot(formula: Formula) -> str:
         return f"{formula.op}{inner}"
     assert isinstance(formula, Binary)
     mine = _precedence(formula)
-    left, right = to_spot(formula.left), to_spot(formula.right)
+    left, right = _to_spot(formula.left), _to_spot(formula.right)
     # Right-associative levels (-> <-> and temporal) need parentheses on an equal-level left
     # operand; left-associative ones on an equal-level right operand.  Always bracketing equal
     # levels keeps the output unambiguous for every reader.
