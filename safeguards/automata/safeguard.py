@@ -433,10 +433,9 @@ class Safeguard:
         # Renumber classes 0..k-1 in the order the diagram's paths meet them.
         order: dict[int, int] = {}
         cubes: list[dict[int, bool]] = []
-        for cube, cls_id in m.paths(joint):
-            if cls_id not in order:
-                order[cls_id] = len(order)
-                cubes.append(cube)
+        for cube, cls_id in m.first_paths(joint):
+            order[cls_id] = len(order)
+            cubes.append(cube)
         classifier = m.map_with(order, joint)
         n_vars = m.n_vars
         table = np.empty((len(trans), len(order)), dtype=np.int32)
