@@ -13,26 +13,38 @@ from typing import Mapping, Sequence
 
 from safeguards.automata.mtbdd import MTBDD
 from safeguards.spec import ast
+from safeguards.spec.depth import deep_recursion
 
 __all__ = ["guard_to_bdd", "bdd_to_formula", "cube_to_formula", "conjoin", "disjoin"]
 
 
 def guard_to_bdd(m: MTBDD, formula: ast.Formula, index: Mapping[str, int]) -> int:
-    """The Boolean diagram of a Boolean formula (variables numbered by ``index``)."""
+    """The Boolean diagram of a Boolean formula (variables numbered by ``index``); iterative,
+    so that any nesting the parser allows converts."""
     if isinstance(formula, ast.Const):
         return m.true if formula.value else m.false
     if isinstance(formula, ast.Prop):
         return m.var(index[formula.name])
-    if isinstance(formula, ast.Unary):
-        if formula.op != "!":
-            raise ValueError(f"temporal operator {formula.op} in a Boolean guard")
-        return m.bool_not(guard_to_bdd(m, formula.arg, index))
-    assert isinstance(formula, ast.Binary)
-    left = guard_to_bdd(m, formula.left, index)
-    right = guard_to_bdd(m, formula.right, index)
-    if formula.op not in ("&", "|", "->", "<->", "xor"):
-        raise ValueError(f"temporal operator {formula.op} in a Boolean guard")
-    return m.boolean(formula.op, left, right)
+    done: list[int] = []
+    stack: list[tuple[ast.Formula, bool]] = [(formula, False)]
+    while stack:
+        node, ready = stack.pop()
+        if isinstance(node, ast.Const):
+            done.append(m.true if node.value else m.false)
+        elif isinstance(node, ast.Prop):
+            done.append(m.var(index[node.name]))
+        elif not isinstance(node, (ast.Unary, ast.Binary)) or node.op not in ast.BOOLEAN_OPS:
+            raise ValueError(f"temporal operator {getattr(node, 'op', node)} in a Boolean guard")
+        elif not ready:
+            stack.append((node, True))
+            stack.extend([(node.arg, False)] if isinstance(node, ast.Unary)
+                         else [(node.right, False), (node.left, False)])
+        elif isinstance(node, ast.Unary):
+            done.append(m.bool_not(done.pop()))
+        else:
+            right = done.pop()
+            done.append(m.boolean(node.op, done.pop(), right))
+    return done[0]
 
 
 def conjoin(parts: Sequence[ast.Formula]) -> ast.Formula:
@@ -61,6 +73,7 @@ def cube_to_formula(cube: Mapping[int, bool], names: Sequence[str]) -> ast.Formu
                     for v, value in sorted(cube.items())])
 
 
+@deep_recursion()
 def bdd_to_formula(m: MTBDD, node: int, names: Sequence[str]) -> ast.Formula:
     """A readable formula for a Boolean diagram (factored on the top variable)."""
     memo: dict[int, ast.Formula] = {}

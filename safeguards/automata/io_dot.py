@@ -29,6 +29,7 @@ from safeguards.automata.safeguard import Safeguard
 from safeguards.errors import BackendUnavailable
 from safeguards.files import write_atomic
 from safeguards.spec import ast
+from safeguards.spec.depth import deep_recursion
 
 __all__ = ["to_dot", "render", "FORMATS"]
 
@@ -48,6 +49,7 @@ def _q(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+@deep_recursion()
 def to_dot(sg: Safeguard) -> str:
     """Graphviz DOT text for ``sg`` (titled with the spec name)."""
     title = sg.name

@@ -49,6 +49,7 @@ from safeguards.automata.mtbdd import MTBDD
 from safeguards.automata.safeguard import Safeguard
 from safeguards.errors import SpecError
 from safeguards.spec import ast
+from safeguards.spec.depth import deep_recursion
 
 __all__ = ["to_hoa", "from_hoa", "guard_to_hoa"]
 
@@ -91,6 +92,7 @@ def guard_to_hoa(formula: ast.Formula, index: dict[str, int]) -> str:
     return formula.op.join(parts)
 
 
+@deep_recursion()
 def to_hoa(sg: Safeguard) -> str:
     """The safeguard as HOA v1 text (see the module docstring); Spot reads it with
     ``spot.automaton(text)``."""
@@ -601,6 +603,13 @@ def from_hoa(text: str, *, semantics: str | None = None, file: str | None = None
         hoa = parser.parse()
     except RecursionError:
         raise parser.error("label or acceptance condition nested too deeply") from None
+    return _safeguard_of(hoa, parser, semantics, file)
+
+
+@deep_recursion()
+def _safeguard_of(hoa: _Hoa, parser: _Parser, semantics: str | None,
+                  file: str | None) -> Safeguard:
+    """The safeguard of a parsed HOA automaton (diagram operations recurse once per AP)."""
     if semantics is None:
         semantics = hoa.semantics or "finite"
     if semantics not in _SEMANTICS:

@@ -130,17 +130,8 @@ class MTBDD:
 
     def paths(self, node: int) -> Iterator[tuple[dict[int, bool], Any]]:
         """Yield ``(cube, value)``: disjoint partial assignments covering every valuation."""
-        def walk(current: int, cube: dict[int, bool]) -> Iterator[tuple[dict[int, bool], Any]]:
-            if self.is_terminal(current):
-                yield dict(cube), self._value[current]
-                return
-            var = self._var[current]
-            cube[var] = False
-            yield from walk(self._low[current], cube)
-            cube[var] = True
-            yield from walk(self._high[current], cube)
-            del cube[var]
-        yield from walk(node, {})
+        for cube, terminal in self._descend(node, once=False):
+            yield cube, self._value[terminal]
 
     def first_paths(self, node: int) -> list[tuple[dict[int, bool], Any]]:
         """``(cube, value)`` for each distinct terminal value, in the order :meth:`paths` meets
@@ -151,21 +142,26 @@ class MTBDD:
         >>> m.first_paths(m.bool_xor(m.var(0), m.var(1)))
         [({0: False, 1: False}, False), ({0: False, 1: True}, True)]
         """
-        found: dict[Any, dict[int, bool]] = {}
+        return [(cube, self._value[terminal])
+                for cube, terminal in self._descend(node, once=True)]
+
+    def _descend(self, node: int, once: bool) -> Iterator[tuple[dict[int, bool], int]]:
+        """Depth-first, low before high, without recursion: ``(cube, terminal)`` per path, or
+        (``once``) per node first reached, which yields each terminal with its first path."""
         seen: set[int] = set()
         stack: list[tuple[int, dict[int, bool]]] = [(node, {})]
         while stack:
             current, cube = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
+            if once:
+                if current in seen:
+                    continue
+                seen.add(current)
             if self.is_terminal(current):
-                found.setdefault(current, cube)
+                yield cube, current
                 continue
             var = self._var[current]
             stack.append((self._high[current], {**cube, var: True}))
             stack.append((self._low[current], {**cube, var: False}))
-        return [(cube, self._value[t]) for t, cube in found.items()]
 
     def cofactor(self, node: int, var: int, value: bool) -> int:
         """The diagram with variable ``var`` fixed to ``value`` (``var`` at or above the top)."""

@@ -26,6 +26,7 @@ from safeguards.automata.guards import bdd_to_formula
 from safeguards.automata.mtbdd import MTBDD
 from safeguards.errors import TraceError, did_you_mean
 from safeguards.spec import ast
+from safeguards.spec.depth import deep_recursion
 
 __all__ = ["Safeguard", "Monitor", "StepResult", "Valuation"]
 
@@ -199,6 +200,7 @@ class Safeguard:
             self._classifier_diagram = self._build_diagram()
         return self._classifier_diagram
 
+    @deep_recursion()
     def _build_diagram(self) -> tuple[MTBDD, int]:
         m = MTBDD(len(self.props))
         node_var, low, high, root = self.classifier
@@ -350,6 +352,7 @@ class Safeguard:
         return self.shortest_path(good, start, non_empty=True)
 
     # -- views ---------------------------------------------------------------------------------
+    @deep_recursion()
     def edge_guards(self, state: int) -> list[tuple[int, ast.Formula]]:
         """Successors of ``state`` with the Boolean guard that leads to each."""
         row = self._rows[state]
@@ -420,6 +423,7 @@ class Safeguard:
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
+    @deep_recursion()
     def from_diagrams(cls, m: MTBDD, trans: Sequence[int], **kwargs: Any) -> "Safeguard":
         """Build from per-state transition diagrams (terminals = successor ids)."""
         pair_ids: dict[tuple[int, int], int] = {}
