@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -168,21 +167,17 @@ def test_a_run_dir_in_use_is_locked_out(tmp_path: Path) -> None:
         with pytest.raises(RunDirInUse, match=rf"run directory {folder} is in use by pid "
                                               rf"{os.getpid()}"):
             run_curriculum(CONFIG, folder, resume=True, progress=False)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom safeguards.runs import RunDir\n"
-         "with RunDir(sys.argv[1]).lock():\n    print('locked', flush=True)\n"
-         "    time.sleep(60)\n", str(folder)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-        with pytest.raises(RunDirInUse, match=rf"in use by pid {holder.pid}"):
-            run_curriculum(CONFIG, folder, resume=True, progress=False)
-        holder.send_signal(signal.SIGKILL)            # the lock goes with the process
-        holder.wait(timeout=30)
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-        holder.stdout.close()
+    script = ("import sys, time\nfrom safeguards.runs import RunDir\n"
+              "with RunDir(sys.argv[1]).lock():\n    print('locked', flush=True)\n"
+              "    time.sleep(60)\n")
+    with subprocess.Popen([sys.executable, "-c", script, str(folder)], stdout=subprocess.PIPE,
+                          text=True) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+            with pytest.raises(RunDirInUse, match=rf"in use by pid {holder.pid}"):
+                run_curriculum(CONFIG, folder, resume=True, progress=False)
+        finally:
+            holder.kill()                   # SIGKILL: the lock goes with the process
     assert run_curriculum(CONFIG, folder, resume=True, progress=False).episodes == 40
 
 
