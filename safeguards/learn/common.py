@@ -12,7 +12,7 @@ import math
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence, TypeGuard
 
 import gymnasium as gym
 import numpy as np
@@ -59,7 +59,7 @@ def open_run(run_dir: str | os.PathLike[str], resolved: Mapping[str, Any], resum
             run.close()
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 

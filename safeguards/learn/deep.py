@@ -420,7 +420,7 @@ def _check_deep_checkpoint(run: RunDir, meta: Mapping[str, Any], config: DeepCon
     check_checkpoint(run, meta, version=CHECKPOINT_VERSION, method=config.method_name,
                      seed=config.seed, n_stages=len(plan.stages))
     ends, frames, name = meta.get("stage_ends"), meta.get("frames"), meta.get("model")
-    counts = [*ends, frames] if isinstance(ends, list) else [None]
+    counts: list[Any] = [*ends, frames] if isinstance(ends, list) else [None]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts) \
             or counts != sorted(counts) or len(counts) != meta["stage"] + 1 \
             or not isinstance(meta.get("stage_started"), bool):
