@@ -40,14 +40,21 @@ directory's ``checkpoint.json``) are taken at every stage end and every ``checkp
 agent steps; ``stage<k>.zip`` keeps the network at the end of stage ``k``.  A resumed run
 continues from the last checkpoint with freshly reset environments: episodes that were under
 way are dropped (the metrics are cut back to the checkpoint), and the random streams are not
-those of an uninterrupted run.
+those of an uninterrupted run.  The checkpoint is checked first (:func:`~safeguards.learn.
+common.check_checkpoint`; its model must be a regular file of the run directory named after its
+agent steps) and the agent is rebuilt from it without unpickling anything (:func:`load_model`).
 """
 
 from __future__ import annotations
 
 import io
+import json
+import math
 import os
+import pickle
 import time
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -63,17 +70,18 @@ from safeguards.files import write_atomic
 from safeguards.labels import Labeler, check_coverage
 from safeguards.compiler import load_safeguard
 from safeguards.learn.common import (
-    Plan, ViolationTotals, final_target, make_env, open_run, planned_stages, resolve_labeler,
+    Checkpoint, Plan, ViolationTotals, check_checkpoint, final_target, make_env, open_run,
+    planned_stages, resolve_labeler,
 )
 from safeguards.learn.config import DeepConfig, DeepStage
 from safeguards.learn.deep_envs import product_env
 from safeguards.learn.sb3_callbacks import (
     Counters, EpisodeMetrics, EpisodeTally, PeriodicCheckpoint,
 )
-from safeguards.runs import METRIC_FIELDS, Progress, read_metrics, to_json
+from safeguards.runs import METRIC_FIELDS, Progress, RunDir, RunDirError, read_metrics, to_json
 
 __all__ = ["run_deep_curriculum", "DeepResult", "DEEP_METRIC_FIELDS", "begin_stage",
-           "new_model", "evaluate_policy"]
+           "new_model", "load_model", "evaluate_policy"]
 
 CHECKPOINT_VERSION = 1
 #: ``metrics.csv`` columns of a deep run: the tabular ones and what PPO adds.
@@ -122,7 +130,8 @@ class DeepResult(ViolationTotals):
     test_stochastic: dict[str, Any] | None
     """The same with actions sampled from the policy."""
     wall_seconds: float
-    """Wall time of this call (training since the resume point, and the tests)."""
+    """Wall time of every process that worked on the run (a killed one's up to its last
+    checkpoint), the tests included."""
     train_seconds: float
     """Of which training."""
 
@@ -169,6 +178,47 @@ def begin_stage(model: PPO, config: DeepConfig, transfer: str, env: DummyVecEnv,
                                                   **policy.optimizer_kwargs)
     if config.transfer_ent_coef is not None:
         model.ent_coef = config.transfer_ent_coef
+    return model
+
+
+#: The plain numbers of a saved agent's ``data`` that :func:`load_model` takes over.
+_SAVED_COUNTERS = ("num_timesteps", "_total_timesteps", "_num_timesteps_at_start",
+                   "_episode_num", "_current_progress_remaining", "_n_updates", "ent_coef")
+
+
+def load_model(path: Path, config: DeepConfig, env: DummyVecEnv, *, observe: bool) -> PPO:
+    """The agent ``PPO.save`` wrote to ``path``, rebuilt without unpickling the file's objects:
+    a fresh agent (:func:`new_model` with the saved seed) takes the saved weights and optimizer
+    state (``policy.pth``, ``policy.optimizer.pth``, through ``torch.load(weights_only=True)``)
+    and the plain numbers of the saved ``data`` (read as JSON: the agent-step counter, the
+    entropy coefficient, ...).  The cloudpickled entries of ``data`` (spaces, schedules, the
+    policy class, buffers) and ``pytorch_variables.pth`` are never read: they follow from the
+    configuration.  :class:`~safeguards.runs.RunDirError` naming ``path`` when it is not a
+    saved agent of this network."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data").decode("utf-8"))
+            weights = {name: torch.load(io.BytesIO(archive.read(f"{name}.pth")),
+                                        map_location="cpu", weights_only=True)
+                       for name in ("policy", "policy.optimizer")}
+    except (OSError, EOFError, KeyError, ValueError, RuntimeError, zipfile.BadZipFile,
+            zlib.error, pickle.UnpicklingError) as exc:
+        raise RunDirError(path, f"not a readable PPO checkpoint ({type(exc).__name__}: "
+                          f"{exc})") from None
+    counters = {key: data.get(key) for key in _SAVED_COUNTERS} if isinstance(data, dict) else {}
+    seed = data.get("seed") if isinstance(data, dict) else None
+    if not isinstance(seed, int) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in counters.values()) or len(counters) != len(_SAVED_COUNTERS):
+        raise RunDirError(path, "its data do not hold the agent's seed and counters as numbers")
+    model = new_model(config, env, observe=observe, seed=seed)
+    try:
+        model.policy.load_state_dict(weights["policy"])
+        model.policy.optimizer.load_state_dict(weights["policy.optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise RunDirError(path, f"its weights do not fit this run's network ({exc})") from None
+    for key, value in counters.items():
+        setattr(model, key, value)
     return model
 
 
@@ -251,8 +301,17 @@ def run_deep_curriculum(config: DeepConfig, run_dir: str | os.PathLike[str], *,
     stage_sgs = [load_safeguard(s.spec) for s in plan.stages]
     final_sg = load_safeguard(plan.final_spec)
     pad_to = max(sg.n_states for sg in [*stage_sgs, final_sg])
-    run, checkpoint = open_run(run_dir, _resolved_config(config, plan, pad_to), resume,
-                               fields=DEEP_METRIC_FIELDS)
+    with open_run(run_dir, _resolved_config(config, plan, pad_to), resume,
+                  fields=DEEP_METRIC_FIELDS) as (run, checkpoint):
+        return _train_and_test(config, plan, run, checkpoint, stage_sgs, final_sg, pad_to,
+                               started=started, progress=progress, on_episode=on_episode)
+
+
+def _train_and_test(config: DeepConfig, plan: _Plan, run: RunDir, checkpoint: Checkpoint | None,
+                    stage_sgs: Sequence[Safeguard], final_sg: Safeguard, pad_to: int, *,
+                    started: float, progress: bool,
+                    on_episode: Callable[[dict[str, Any]], None] | None) -> DeepResult:
+    """:func:`run_deep_curriculum` in its run directory (locked), from ``checkpoint``."""
     probe = make_env(plan.stages[0].env_id, plan.stages[0].env_kwargs)
     labeler = resolve_labeler(config.labeler, probe)
     probe.close()
@@ -264,16 +323,18 @@ def run_deep_curriculum(config: DeepConfig, run_dir: str | os.PathLike[str], *,
     stage_started = False
     model: PPO | None = None
     model_file: Path | None = None
-    if checkpoint is not None:
+    earlier_seconds = earlier_train_seconds = 0.0
+    if checkpoint is None:
+        run.start_metrics()
+    else:
         meta, _ = checkpoint
-        if meta.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"{run.npz_path}: unsupported checkpoint version "
-                             f"{meta.get('version')}")
+        model_file = _check_deep_checkpoint(run, meta, config, plan)
         counters = Counters(meta["stage"], meta["episode"], meta["stage_episode"])
         stage_started = meta["stage_started"]
         stage_ends = list(meta["stage_ends"])
-        model_file = run.path / meta["model"]
-    run.start_metrics(keep=counters.episode if checkpoint is not None else None)
+        earlier_seconds = meta.get("wall_seconds", 0.0)
+        earlier_train_seconds = meta.get("train_seconds", 0.0)
+        run.start_metrics(keep=counters.episode, recorded=meta.get("metrics"))
     ends = np.cumsum([s.frames for s in plan.stages]).tolist()
 
     def save(agent: PPO, started_stage: bool, stage_file: str | None = None) -> None:
@@ -286,6 +347,8 @@ def run_deep_curriculum(config: DeepConfig, run_dir: str | os.PathLike[str], *,
                 "seed": config.seed, "stage": counters.stage, "stage_started": started_stage,
                 "episode": counters.episode, "stage_episode": counters.stage_episode,
                 "frames": int(agent.num_timesteps), "stage_ends": stage_ends, "model": name,
+                "wall_seconds": earlier_seconds + time.perf_counter() - started,
+                "train_seconds": earlier_train_seconds + time.perf_counter() - train_started,
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         run.save_checkpoint(meta, {})
         for old in run.path.glob("checkpoint-*.zip"):
@@ -303,7 +366,7 @@ def run_deep_curriculum(config: DeepConfig, run_dir: str | os.PathLike[str], *,
             env = _vec_env(plan.stages[k], stage_sgs[k], final_sg, labeler, plan, config, pad_to,
                            _seed(config.seed, 1, k, counters.episode))
             if model is None and model_file is not None:
-                model = PPO.load(model_file, env=env, device="cpu")
+                model = _load_checkpoint_model(model_file, config, env, plan, meta)
             elif model is None:
                 model = new_model(config, env, observe=plan.observe, seed=_seed(config.seed, 3))
             else:
@@ -326,10 +389,8 @@ def run_deep_curriculum(config: DeepConfig, run_dir: str | os.PathLike[str], *,
     finally:
         bar.close()
         run.close()
-    train_seconds = time.perf_counter() - train_started
+    train_seconds = earlier_train_seconds + time.perf_counter() - train_started
 
-    if model is None:  # finished before: only test again
-        model = PPO.load(model_file, device="cpu")
     test = stochastic = None
     if config.test_episodes > 0:
         make_test = partial(product_env, partial(make_env, plan.test_env_id,
@@ -337,14 +398,52 @@ def run_deep_curriculum(config: DeepConfig, run_dir: str | os.PathLike[str], *,
                             spec=final_sg, final_spec=final_sg, labeler=labeler,
                             observe=plan.observe, pad_to=pad_to, violation_penalty=0.0,
                             terminate_on_violation=True, max_steps=config.max_steps)
+        if model is None and model_file is not None:  # finished before: only test again
+            spaces_env = DummyVecEnv([make_test])
+            model = _load_checkpoint_model(model_file, config, spaces_env, plan, meta)
+            spaces_env.close()
+        assert model is not None  # trained here, or loaded from the checkpoint
         test, stochastic = (evaluate_policy(model, make_test, episodes=config.test_episodes,
                                             deterministic=greedy, seed=_seed(config.seed, 2))
                             for greedy in (True, False))
     rows = read_metrics(run.path)
     result = _result(config, run.path, rows, stage_ends, test, stochastic,
-                     time.perf_counter() - started, train_seconds)
+                     earlier_seconds + time.perf_counter() - started, train_seconds)
     run.write_result(result.to_dict())
     return result
+
+
+def _check_deep_checkpoint(run: RunDir, meta: Mapping[str, Any], config: DeepConfig,
+                           plan: _Plan) -> Path:
+    """Check a PPO checkpoint's metadata (:func:`check_checkpoint` and the stage ends, agent
+    steps and model file); returns its model file, a regular file of the run directory."""
+    check_checkpoint(run, meta, version=CHECKPOINT_VERSION, method=config.method_name,
+                     seed=config.seed, n_stages=len(plan.stages))
+    ends, frames, name = meta.get("stage_ends"), meta.get("frames"), meta.get("model")
+    counts: list[Any] = [*ends, frames] if isinstance(ends, list) else [None]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts) \
+            or counts != sorted(counts) or len(counts) != meta["stage"] + 1 \
+            or not isinstance(meta.get("stage_started"), bool):
+        raise RunDirError(run.npz_path, f"stage_ends {ends!r}, frames {frames!r} and "
+                          f"stage_started {meta.get('stage_started')!r} are not those of a "
+                          f"run at stage {meta['stage']}")
+    if name != f"checkpoint-{frames}.zip":
+        raise RunDirError(run.npz_path, f"model {name!r} is not checkpoint-{frames}.zip, a "
+                          "file of the run directory")
+    model_file = run.path / name
+    if model_file.is_symlink() or not model_file.is_file():
+        raise RunDirError(model_file, "missing, or not a regular file")
+    return model_file
+
+
+def _load_checkpoint_model(path: Path, config: DeepConfig, env: DummyVecEnv, plan: _Plan,
+                           meta: Mapping[str, Any]) -> PPO:
+    """:func:`load_model`, checked to be the agent the checkpoint names (its agent steps)."""
+    model = load_model(path, config, env, observe=plan.observe)
+    if model.num_timesteps != meta["frames"]:
+        raise RunDirError(path, f"an agent of {model.num_timesteps} agent steps; the "
+                          f"checkpoint names one of {meta['frames']}")
+    return model
 
 
 def _result(config: DeepConfig, path: Path, rows: Sequence[Mapping[str, Any]],

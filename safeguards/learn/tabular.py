@@ -39,8 +39,8 @@ from safeguards.automata import Safeguard
 from safeguards.compiler import load_safeguard
 from safeguards.labels import check_coverage
 from safeguards.learn.common import (
-    Plan, ViolationTotals, derive_seed, final_target, make_env, open_run, planned_stages,
-    resolve_labeler,
+    Checkpoint, Plan, ViolationTotals, check_checkpoint, derive_seed, final_target, make_env,
+    open_run, planned_stages, resolve_labeler,
 )
 from safeguards.learn.config import CurriculumConfig
 from safeguards.learn.qlearning import (
@@ -49,7 +49,7 @@ from safeguards.learn.qlearning import (
 )
 from safeguards.learn.steppers import make_stepper
 from safeguards.learn.transfer import apply_semantic, n_slots_for, semantic_sources, slot_map
-from safeguards.runs import Progress, read_metrics, to_json
+from safeguards.runs import Progress, RunDir, RunDirError, read_metrics, to_json
 
 __all__ = ["run_tabular_curriculum", "evaluate", "CurriculumResult", "TestResult"]
 
@@ -107,7 +107,8 @@ class CurriculumResult(ViolationTotals):
     test: TestResult | None
     table: QTable
     wall_seconds: float
-    """Wall time of this call (training since the resume point, and the test)."""
+    """Wall time of every process that worked on the run (a killed one's up to its last
+    checkpoint), the test included."""
     semantic_sources: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
     """Semantic transfer: stage -> live state -> the earlier ``(stage, state)`` it inherits."""
 
@@ -182,6 +183,56 @@ def _checkpoint_arrays(table: QTable, fear: FearModel | None,
     return arrays
 
 
+def _restore(path: Path, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
+             plan: _Plan, table: QTable, fear: FearModel | None, rng: np.random.Generator
+             ) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[int, dict[int, list[Any]]],
+                        dict[str, Any] | None]:
+    """Put a checkpoint (checked by :func:`check_checkpoint`) back into ``table``, ``fear``
+    and ``rng``; returns its stage snapshots, semantic sources and environment random state.
+    :class:`~safeguards.runs.RunDirError` naming ``path`` unless it is a point of this run's
+    schedule with tables of this run's shapes, finite values and valid random states."""
+    stage, stage_episode = meta["stage"], meta["stage_episode"]
+    in_stage = stage_episode == 0 or (stage < len(plan.stages)
+                                      and stage_episode < plan.stages[stage].episodes)
+    if not in_stage or meta["episode"] != sum(s.episodes for s in plan.stages[:stage]) + \
+            stage_episode or meta.get("snapshots") != stage:
+        raise RunDirError(path, f"episode {meta['episode']} (episode {stage_episode} of stage "
+                          f"{stage}, {meta.get('snapshots')!r} snapshots) is not a point of "
+                          "this run's schedule")
+    table_shape = table.Q.shape
+    expected = {"Q": ("f", table_shape), "U": ("f", table_shape), "known": ("b", table_shape[:2])}
+    for j in range(stage):
+        expected.update({f"snapshot_Q_{j}": ("f", table_shape),
+                         f"snapshot_known_{j}": ("b", table_shape[:2])})
+    if fear is not None:
+        expected.update({"fear_danger": ("i", fear.arrays()["fear_danger"].shape),
+                         "fear_safe": ("i", fear.arrays()["fear_safe"].shape)})
+    for name, (kind, shape) in expected.items():
+        array = arrays.get(name)
+        if array is None or array.dtype.kind != kind or array.shape != shape:
+            raise RunDirError(path, f"array {name} is missing or not of kind {kind!r} and "
+                              f"shape {shape}")
+        if (kind == "f" and not np.isfinite(array).all()) or (kind == "i" and (array < 0).any()):
+            raise RunDirError(path, f"array {name} holds "
+                              f"{'NaN or infinite' if kind == 'f' else 'negative'} values")
+    env_state = meta.get("env_rng")
+    try:
+        rng.bit_generator.state = meta["rng"]
+        if env_state is not None:
+            np.random.PCG64().state = env_state
+        semantic = {int(k): {int(q): [tuple(m) for m in ms] for q, ms in v.items()}
+                    for k, v in meta.get("semantic_sources", {}).items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RunDirError(path, f"malformed random state or semantic sources "
+                          f"({type(exc).__name__}: {exc})") from None
+    table.set_arrays(arrays["Q"], arrays["U"], arrays["known"])
+    if fear is not None:
+        fear.load(arrays["fear_danger"], arrays["fear_safe"])
+    snapshots = [(arrays[f"snapshot_Q_{j}"], arrays[f"snapshot_known_{j}"].astype(bool))
+                 for j in range(stage)]
+    return snapshots, semantic, env_state
+
+
 def run_tabular_curriculum(config: CurriculumConfig, run_dir: str | os.PathLike[str], *,
                            resume: bool = False, progress: bool = True,
                            on_episode: Callable[[dict[str, Any]], None] | None = None
@@ -201,8 +252,15 @@ def run_tabular_curriculum(config: CurriculumConfig, run_dir: str | os.PathLike[
     """
     started = time.perf_counter()
     plan = _plan(config)
-    run, checkpoint = open_run(run_dir, _resolved_config(config, plan), resume)
+    with open_run(run_dir, _resolved_config(config, plan), resume) as (run, checkpoint):
+        return _train_and_test(config, plan, run, checkpoint, started=started,
+                               progress=progress, on_episode=on_episode)
 
+
+def _train_and_test(config: CurriculumConfig, plan: _Plan, run: RunDir,
+                    checkpoint: Checkpoint | None, *, started: float, progress: bool,
+                    on_episode: Callable[[dict[str, Any]], None] | None) -> CurriculumResult:
+    """:func:`run_tabular_curriculum` in its run directory (locked), from ``checkpoint``."""
     q_config = QLearningConfig(config.alpha, config.gamma, config.epsilon, config.update,
                                config.q_init)
     stage_sgs = [load_safeguard(s.spec) for s in plan.stages]
@@ -226,22 +284,18 @@ def run_tabular_curriculum(config: CurriculumConfig, run_dir: str | os.PathLike[
     env_state: dict[str, Any] | None = None
     semantic: dict[int, dict[int, list[tuple[int, int]]]] = {}
 
-    if checkpoint is not None:
+    earlier_seconds = 0.0
+    if checkpoint is None:
+        run.start_metrics()
+    else:
         meta, arrays = checkpoint
-        if meta.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"{run.npz_path}: unsupported checkpoint version "
-                             f"{meta.get('version')}")
-        table.set_arrays(arrays["Q"], arrays["U"], arrays["known"])
-        if fear is not None:
-            fear.load(arrays["fear_danger"], arrays["fear_safe"])
-        snapshots = [(arrays[f"snapshot_Q_{j}"], arrays[f"snapshot_known_{j}"].astype(bool))
-                     for j in range(meta["snapshots"])]
-        rng.bit_generator.state = meta["rng"]
+        check_checkpoint(run, meta, version=CHECKPOINT_VERSION, method=config.method_name,
+                         seed=config.seed, n_stages=len(plan.stages))
+        snapshots, semantic, env_state = _restore(run.npz_path, meta, arrays, plan, table, fear,
+                                                  rng)
         stage, stage_episode, episode = meta["stage"], meta["stage_episode"], meta["episode"]
-        env_state = meta.get("env_rng")
-        semantic = {int(k): {int(q): [tuple(m) for m in ms] for q, ms in v.items()}
-                    for k, v in meta.get("semantic_sources", {}).items()}
-    run.start_metrics(keep=episode if checkpoint is not None else None)
+        earlier_seconds = meta.get("wall_seconds", 0.0)
+        run.start_metrics(keep=episode, recorded=meta.get("metrics"))
 
     def save() -> None:
         meta = {"version": CHECKPOINT_VERSION, "method": config.method_name,
@@ -250,6 +304,7 @@ def run_tabular_curriculum(config: CurriculumConfig, run_dir: str | os.PathLike[
                 "rng": rng.bit_generator.state, "env_rng": env_state,
                 "semantic_sources": {str(k): {str(q): ms for q, ms in v.items()}
                                      for k, v in semantic.items()},
+                "wall_seconds": earlier_seconds + time.perf_counter() - started,
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         run.save_checkpoint(meta, _checkpoint_arrays(table, fear, snapshots))
 
@@ -328,7 +383,7 @@ def run_tabular_curriculum(config: CurriculumConfig, run_dir: str | os.PathLike[
         stage_violations_final=[sum(1 for r in rows if r["stage"] == k and r["violated_final"])
                                 for k in range(n_stages)],
         value_s0=np.array([r["value_s0"] for r in rows], dtype=np.float64),
-        test=test, table=table, wall_seconds=time.perf_counter() - started,
+        test=test, table=table, wall_seconds=earlier_seconds + time.perf_counter() - started,
         semantic_sources=semantic)
     run.write_result({**result.to_dict(), "test_fallback": fallback})
     return result

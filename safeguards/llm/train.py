@@ -318,13 +318,10 @@ def quiet_transformers() -> None:
 def run_method(experiment: LLMExperiment, method: str, run_dir: str | os.PathLike[str], *,
                resume: bool = False, progress: bool = True,
                callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Train (and evaluate) one method into ``run_dir``; returns its result (also written to
+    """Train (and evaluate) one method into ``run_dir`` (locked meanwhile,
+    :meth:`~safeguards.runs.RunDir.lock`); returns its result (also written to
     ``result.json``).  ``callbacks``: extra ``TrainerCallback`` objects for every stage."""
-    import json
-
     import torch
-
-    from safeguards.llm.model import load_model, load_tokenizer, model_location
 
     torch.set_num_threads(experiment.train.threads)
     quiet_transformers()
@@ -332,6 +329,19 @@ def run_method(experiment: LLMExperiment, method: str, run_dir: str | os.PathLik
     labeler = make_labeler(experiment.labeler)
     judge = RuleJudge(safeguards, labeler)
     run = RunDir(run_dir, fields=_metric_fields(judge.rules))
+    with run.lock():
+        return _train_method(experiment, method, run, safeguards, labeler, judge,
+                             resume=resume, progress=progress, callbacks=callbacks)
+
+
+def _train_method(experiment: LLMExperiment, method: str, run: RunDir,
+                  safeguards: Sequence[Safeguard], labeler: Any, judge: RuleJudge, *,
+                  resume: bool, progress: bool, callbacks: Sequence[Any]) -> dict[str, Any]:
+    """:func:`run_method` in its run directory (locked)."""
+    import json
+
+    from safeguards.llm.model import load_model, load_tokenizer, model_location
+
     config = {"experiment": experiment.to_json(), "method": method}
     if run.has_run() or (run.path / "stage-1").exists():
         previous = run.read_config()
