@@ -83,8 +83,8 @@ def run(authors: Path, variant: str, seed: int, episodes: int | None) -> dict[st
         cpu = time.process_time() - start
     total = int(scope["number_of_episodes"])
     violations = scope["safety_violation_counter"][0]
+    stages = len(scope["DFAs"])  # 1 in the zero-shot variant
     stage_length = STAGE_LENGTH if episodes is None else max(1, episodes // 3)
-    stages = 1 if variant == "zero_shot" else len(scope["DFAs"])
     bounds = stage_bounds(total, total if stages == 1 else stage_length, stages)
     tests = int(scope["number_of_tests"])
     return {
