@@ -93,3 +93,67 @@ def test_bench_wrapper_quick(tmp_path: Path) -> None:
     assert set(data["targets"]["vector_us_per_env_step_64"]["measured"]) == {"G !lava",
                                                                           "3 rules"}
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+FAKE_AUTHORS_SCRIPT = '''\
+# Stands in for the authors' minecraft.py: the same globals, the same lines the benchmark edits.
+import random
+import numpy as np
+number_of_episodes = 5000
+DFA = DFA2 = DFA3 = DFA4 = object()
+DFAs = [DFA, DFA2, DFA3, DFA4]
+safety_violation_counter = np.zeros((1, number_of_episodes))
+q_at_initial_state = []
+for episode in range(number_of_episodes):
+    DFA_indx = int(episode/1666)
+    safety_violation_counter[0][episode] = random.random() < 0.2 * (DFA_indx + 1)
+    q_at_initial_state.append(random.random())
+print("episode:", episode)
+number_of_tests = 100
+successes_in_test = random.randint(0, number_of_tests)
+number_of_safety_violations = number_of_tests - successes_in_test
+number_of_metalearning = 0
+'''
+
+
+def test_bench_authors_fake_code(tmp_path: Path) -> None:
+    """Against a stand-in for the authors' checkout (the real one is not needed), 34 episodes."""
+    pytest.importorskip("matplotlib")
+    authors = tmp_path / "safeguardedRL"
+    authors.mkdir()
+    (authors / "minecraft.py").write_text(FAKE_AUTHORS_SCRIPT)
+    for _ in range(2):  # the second call finds every run recorded and only rewrites the tables
+        subprocess.run([sys.executable, str(BENCH / "bench_authors.py"), "--authors-code",
+                        str(authors), "--episodes", "34", "--seeds", "0-1", "--jobs", "1",
+                        "--out-dir", str(tmp_path), "--name", "q"],
+                       check=True, timeout=300, capture_output=True, text=True)
+    data = json.loads((tmp_path / "q.json").read_text())
+    assert (tmp_path / "q.md").read_text().startswith("# The authors' minecraft.py beside ours")
+    assert len((tmp_path / "q_runs.jsonl").read_text().splitlines()) == len(data["runs"]) == 12
+    groups = {(g["code"], g["method"]): g for g in data["summary"]["groups"]}
+    assert set(groups) == {("authors", "progressive"), ("authors", "zero_shot"),
+                           ("ours", "paper_exact"), ("ours", "paper"), ("ours", "zero_shot"),
+                           ("ours", "zero_shot_exact")}
+    assert groups["authors", "progressive"]["stage_episodes"] == [11, 11, 11, 1]
+    assert groups["ours", "paper"]["stage_episodes"] == [11, 11, 11, 1]
+    assert groups["authors", "zero_shot"]["stage_episodes"] == [34]
+    assert groups["ours", "zero_shot_exact"]["stage_episodes"] == [34]
+    assert len(data["summary"]["tests"]) == 7 * 4
+    assert all(r["cpu_seconds"] >= 0 and 0 <= r["test_success"] <= 1 for r in data["runs"])
+
+
+def test_mann_whitney_u_matches_scipy() -> None:
+    """Values of ``scipy.stats.mannwhitneyu(x, y)`` (two-sided, default method)."""
+    sys.path.insert(0, str(BENCH))
+    from bench_authors import mann_whitney_u
+
+    cases = [([1, 2, 3], [4, 5, 6], 0.0, 0.1),
+             ([19, 22, 16, 29, 24], [20, 11, 17, 12], 17.0, 0.1111111111111111),
+             ([19, 22, 16, 29, 24, 30, 31, 33, 35], [20, 11, 17, 12, 13, 14, 15, 18, 21],
+              75.0, 0.0026797144168214833),
+             ([1, 1, 2, 3, 3, 5, 7, 7, 7, 9], [2, 2, 4, 4, 4, 6, 8, 8, 10, 10],
+              36.0, 0.3045625064971472),
+             ([3, 1, 4, 1, 5], [9, 2, 6, 5, 3, 5, 8, 9, 7], 6.5, 0.03727402473815797)]
+    for x, y, u, p in cases:
+        assert mann_whitney_u(x, y) == pytest.approx((u, p), rel=1e-9)
+    assert mann_whitney_u([1, 1], [1, 1])[1] != mann_whitney_u([1, 1], [1, 1])[1]  # NaN: all tied
