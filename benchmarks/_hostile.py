@@ -62,7 +62,6 @@ def spec_cases(seed: int = 0, scale: int = 1) -> Iterator[tuple[str, str]]:
 def trace_lines(seed: int = 0, scale: int = 1) -> Iterator[tuple[str, bytes]]:
     """``(kind, line)`` pairs: one JSON-lines trace line each (props ``a``, ``b``)."""
     rng = random.Random(seed)
-    yield "huge integer", b"[" + b"9" * 5_000 + b"]"
     yield "non-finite float", b'{"a": NaN}'
     yield "infinity", b"[Infinity]"
     yield "deep list", b"[" * (100_000 * scale)
@@ -80,13 +79,9 @@ def trace_lines(seed: int = 0, scale: int = 1) -> Iterator[tuple[str, bytes]]:
 def config_texts(seed: int = 0, scale: int = 1) -> Iterator[tuple[str, str]]:
     """``(kind, text)`` pairs: TOML experiment files."""
     rng = random.Random(seed)
-    yield "absurd seed count", "seeds = 1000000000\n" + _STAGE
     yield "absurd seed list", "seeds = [" + ", ".join(str(i) for i in range(20_000)) + "]\n" \
         + _STAGE
-    yield "huge integer", "seeds = [" + "9" * 5_000 + "]\n" + _STAGE
     yield "non-finite float", "[train]\nalpha = nan\n" + _STAGE
-    yield "deep inline table", "x = " + "{a = " * 2_000 + "1" + "}" * 2_000 + "\n" + _STAGE
-    yield "deep array", "x = " + "[" * 5_000 + "]" * 5_000 + "\n" + _STAGE
     yield "name with a newline", 'name = "quick\\n"\n' + _STAGE
     yield "long spec", _STAGE.replace('"minecraft/safeguard0"', '"' + "G !a & " * 2_000 + 'a"')
     yield "include outside", _STAGE.replace('"minecraft/safeguard0"',
