@@ -13,7 +13,8 @@
 
 Exit codes: 0 success (``check``: no violation), 1 ``check``: the trace violates the spec,
 ``train`` / ``curriculum``: a run failed, 2 bad input (spec, formula, trace, experiment file,
-options or files), 130 interrupted.
+options or files), 70 internal error (a bug: the message asks for a report, with the
+traceback), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,10 +24,15 @@ import json
 import os
 import re
 import sys
+import traceback
 from contextlib import closing, contextmanager, suppress
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from safeguards.files import write_atomic
+
+EXIT_INTERNAL = 70
+"""Exit status of an internal error (``EX_SOFTWARE``): never 1, which ``check`` uses for a
+violated trace."""
 
 __all__ = ["main", "build_parser"]
 
@@ -45,7 +51,7 @@ examples:
   safeguards report runs/minecraft_quick
 
 exit codes: 0 ok, 1 the checked trace violates the spec (check) or a run failed (train,
-curriculum), 2 bad input, 130 interrupted.
+curriculum), 2 bad input, 70 internal error, 130 interrupted.
 Run `safeguards COMMAND --help` for the options of a command.
 """
 
@@ -128,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "outgrows it is named")
         sub.add_argument("--max-states", type=_positive, metavar="N",
                          help="most states an automaton may have (default 50000)")
+        sub.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                         help="a folder includes may also come from (searched after the "
+                              "including file's folder; repeatable). Without it, includes "
+                              "stay inside the SPEC's folder")
 
     compile_cmd = commands.add_parser(
         "compile", formatter_class=_Formatter, epilog=_COMPILE_EPILOG,
@@ -186,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         try:
-            args = parser.parse_args(argv)
+            args = _parse(parser, argv)
             _validate(args)
             return int(args.func(args))
         except SystemExit as exit_:  # --help, --version and usage errors
@@ -196,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except SafeguardsError as error:
-        print(str(error), file=sys.stderr)
+        print(_error_message(error), file=sys.stderr)
         return 2
     except BrokenPipeError:
         # the reader of our output went away (e.g. `| head`): stop quietly
@@ -207,6 +217,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(_os_error_message(error), file=sys.stderr)
         return 2
+    except Exception:  # a bug of ours; never exit 1, which `check` uses for "violated"
+        print(f"{PROG}: internal error (please report it with the traceback below)",
+              file=sys.stderr)
+        traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line; ``check SPEC --option TRACE`` (an option between the two
+    positionals, which argparse cannot place) is accepted too."""
+    args, extras = parser.parse_known_args(argv)
+    if (getattr(args, "command", None) == "check" and args.spec is None and args.ltl is None
+            and len(extras) == 1 and not extras[0].startswith("-")):
+        args.spec, args.trace, extras = args.trace, extras[0], []
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+def _error_message(error: Exception) -> str:
+    """A SafeguardsError as printed: located errors as they are, others after ``safeguards:``."""
+    text = str(error)
+    first = text.partition("\n")[0]
+    return text if ": error:" in first or ": note:" in first else f"{PROG}: error: {text}"
 
 
 def _os_error_message(error: OSError) -> str:
@@ -220,12 +254,12 @@ def _os_error_message(error: OSError) -> str:
 # loading
 
 
-def _load_spec(name: str) -> Any:
+def _load_spec(name: str, include_path: Sequence[str]) -> Any:
     """Load SPEC: a local path, a spec shipped with the package, or spec text (no formula:
     that is ``--ltl``)."""
     from safeguards.spec.resolve import resolve_spec
 
-    return resolve_spec(name, formulas=False).load()
+    return resolve_spec(name, formulas=False).load(include_path=include_path)
 
 
 def _seconds(text: str) -> float:
@@ -261,7 +295,7 @@ def _compile_within_budget(args: argparse.Namespace) -> Any:
             if error.source is None and error.file == "--ltl" and error.line is not None:
                 error.source = args.ltl
             raise
-    return compile_spec(_load_spec(args.spec), semantics=args.semantics, backend=args.backend)
+    return compile_spec(_load_spec(args.spec, args.include_path), semantics=args.semantics, backend=args.backend)
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ Backend = Literal["native", "spot"]
 def compile(source: str | os.PathLike[str] | ast.Spec, *,
             semantics: ast.Semantics | None = None, backend: Backend = "native",
             base: str | os.PathLike[str] | None = None, max_seconds: float | None = None,
-            max_states: int | None = None) -> Safeguard:
+            max_states: int | None = None,
+            include_path: Sequence[str | os.PathLike[str]] = ()) -> Safeguard:
     """Compile a spec file path (relative to ``base``, default the current folder), a shipped
     spec's name (``"minecraft/safeguard3"``), spec-file text, an LTL formula
     (:func:`~safeguards.spec.resolve.resolve_spec` decides which), or a loaded
@@ -48,13 +49,15 @@ def compile(source: str | os.PathLike[str] | ast.Spec, *,
     ``"native"`` (pure Python) or ``"spot"`` (needs ``pip install 'safeguards[spot]'``).
     Loading and compiling stay within a budget (:mod:`safeguards.automata.budget`):
     ``max_seconds`` (default 10) and ``max_states`` per automaton (default 50,000); beyond it, a
-    :class:`~safeguards.errors.SpecError` names the rule.
+    :class:`~safeguards.errors.SpecError` names the rule.  Includes stay inside the spec's folder
+    tree unless ``include_path`` names more folders (which are also searched).
 
     >>> compile("G !lava").props, compile("minecraft/safeguard0").name
     (('lava',), 'minecraft_safeguard0')
     """
     with compile_budget(max_seconds, max_states):
-        spec = source if isinstance(source, ast.Spec) else resolve_spec(source, base=base).load()
+        spec = source if isinstance(source, ast.Spec) else resolve_spec(source, base=base).load(
+            include_path=include_path)
         return compile_spec(spec, semantics=semantics, backend=backend)
 
 

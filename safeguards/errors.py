@@ -58,14 +58,46 @@ class SpecError(SafeguardsError, ValueError):
         where = self.file or "<input>"
         if self.line is not None:
             where += f":{self.line}:{self.column or 1}"
-        out = [f"{where}: {self.severity}: {self.message}"]
+        out = [f"{where}: {self.severity}: {_shorten(self.message)}"]
         text = self.source_line
         if text is not None:
-            out.append("    " + text.expandtabs(1))
-            out.append("    " + " " * ((self.column or 1) - 1) + "^" * min(self.width, 40))
+            shown, caret = _excerpt(text.expandtabs(1), self.column or 1)
+            out.append("    " + shown)
+            out.append("    " + " " * (caret - 1) + "^" * min(self.width, 40))
         if self.hint:
-            out.append(f"hint: {self.hint}")
+            out.append(f"hint: {_shorten(self.hint)}")
         return "\n".join(out)
+
+
+SHOWN_LINE = 100
+"""The most characters of a source line an error shows (around the column)."""
+
+
+def _shorten(text: str, most: int = 20 * SHOWN_LINE) -> str:
+    """``text`` with its middle elided if longer than ``most`` (a message naming a 10 MB name).
+
+    >>> _shorten("unknown proposition `" + "x" * 1000 + "`", most=60)
+    'unknown proposition `xxxxxx ... xxxxxxxxxxxxxxxxxxxxxxxxxx`'
+    """
+    if len(text) <= most:
+        return text
+    keep = (most - 5) // 2
+    return text[:keep] + " ... " + text[len(text) - keep:]
+
+
+def _excerpt(line: str, column: int) -> tuple[str, int]:
+    """The part of ``line`` to show around ``column``, and the column of the caret in it:
+    a long line (a minified file, a 10 MB name) is never printed whole.
+
+    >>> shown, caret = _excerpt("x" * 300 + "!" + "y" * 300, 301)
+    >>> len(shown), shown[caret - 1], shown[:5], shown[-5:]
+    (106, '!', '...xx', 'yy...')
+    """
+    if len(line) <= SHOWN_LINE:
+        return line, column
+    start = max(0, min(column - 1 - SHOWN_LINE // 3, len(line) - SHOWN_LINE))
+    head, tail = ("..." if start else ""), ("..." if start + SHOWN_LINE < len(line) else "")
+    return head + line[start:start + SHOWN_LINE] + tail, column - start + len(head)
 
 
 class TraceError(SpecError):

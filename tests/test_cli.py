@@ -508,13 +508,41 @@ def test_os_error_exits_2(capsys, monkeypatch):
     assert err.strip() == "secret.sg: error: Permission denied"
 
 
-def test_unexpected_exception_propagates(monkeypatch):
+def test_internal_error_is_exit_70_with_traceback(monkeypatch, capsys):
     def bug(args):
-        raise ZeroDivisionError
+        raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(cli, "_cmd_compile", bug)
-    with pytest.raises(ZeroDivisionError):
-        main(["compile", "--ltl", "G a"])
+    assert main(["compile", "--ltl", "G a"]) == cli.EXIT_INTERNAL == 70
+    err = capsys.readouterr().err
+    assert err.startswith("safeguards: internal error")
+    assert "Traceback" in err and "ZeroDivisionError: a bug" in err
+
+
+def test_non_located_errors_say_error(monkeypatch, capsys):
+    from safeguards.errors import BackendUnavailable
+
+    def unavailable(args):
+        raise BackendUnavailable("the spot backend needs pip install 'safeguards[spot]'")
+
+    monkeypatch.setattr(cli, "_cmd_compile", unavailable)
+    assert main(["compile", "--ltl", "G a"]) == 2
+    assert capsys.readouterr().err.startswith("safeguards: error: the spot backend needs")
+
+
+def test_check_accepts_an_option_between_spec_and_trace(capsys, tmp_path):
+    trace = write(tmp_path, "t.jsonl", jsonl(["wood"], []))
+    code, out, _ = run(capsys, "check", "minecraft/safeguard0", "--format", "json", trace)
+    assert code == 0 and out.count("\n") == 3  # two steps and the summary
+    code, _, err = run(capsys, "check", "minecraft/safeguard0", trace, "extra")
+    assert code == 2 and "unrecognized arguments: extra" in err
+
+
+def test_output_to_dev_null_keeps_the_device(capsys):
+    import stat
+
+    assert run(capsys, "compile", "minecraft/safeguard0", "-o", "/dev/null")[0] == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import pytest
 
 import safeguards
 from safeguards.spec.depth import MAX_NESTING
+from safeguards.spec.parser import parse_ltl
 from safeguards.spec.printer import to_spot
 
 N = MAX_NESTING
@@ -21,7 +22,7 @@ DEEPEST = {
 def test_deepest_formula_compiles_and_prints(name):
     sg = safeguards.compile_ltl(DEEPEST[name])
     assert sg.n_states >= 1
-    assert to_spot(safeguards.spec.parser.parse_ltl(DEEPEST[name]))
+    assert to_spot(parse_ltl(DEEPEST[name]))
 
 
 @pytest.mark.parametrize("text", ["!" * (N + 1) + "a", "X " * (N + 1) + "a",

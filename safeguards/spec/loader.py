@@ -16,22 +16,28 @@ import math
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from lark import Token
 
 from safeguards.errors import SpecError, did_you_mean
+from safeguards.files import read_regular
 from safeguards.spec import ast
 from safeguards.spec.depth import MAX_NESTING, MAX_SIZE, deep_recursion, measure, nesting_error
 from safeguards.spec.parser import parse_spec_text
 
-__all__ = ["load_spec", "load_spec_text", "spec_from_formula", "precedence_notes"]
+__all__ = ["load_spec", "load_spec_text", "decode_spec", "spec_from_formula", "precedence_notes",
+           "MAX_SPEC_BYTES"]
 
 _OPTIONS = {"penalty", "semantics", "name"}
+MAX_SPEC_BYTES = 4 * 1024 * 1024
+"""The largest spec file read (an included one too)."""
 
 
 class _Loader:
-    def __init__(self) -> None:
+    def __init__(self, roots: tuple[Path, ...], search: tuple[Path, ...]) -> None:
+        self.roots, self.search = roots, search
+        self.loaded: set[str] = set()
         self.props: dict[str, str] = {}
         self.prop_tokens: dict[str, tuple[Token, str, str | None]] = {}
         self.lets: dict[str, ast.Formula] = {}
@@ -91,23 +97,52 @@ class _Loader:
         self.prop_tokens[prop] = (token, text, file)
 
     def include(self, relative: str, token: Token, text: str, file: str | None) -> None:
-        base = Path(file).parent if file else Path.cwd()
-        target = (base / relative).resolve()
+        """Load an included file once (a diamond is no error, a bomb stays linear), from inside
+        the allowed folders only, and only if it is a regular ``.sg`` file of bounded size."""
+        target = self.find_include(relative, Path(file).parent if file else Path.cwd(), token,
+                                   text, file)
         if str(target) in self.stack:
             chain = " -> ".join(os.path.basename(p) for p in self.stack + [str(target)])
             raise self.error(f"include cycle: {chain}", token, text, file,
                              hint="remove one of the includes in the cycle")
-        if not target.is_file():
-            raise self.error(f"included file `{relative}` does not exist", token, text, file,
-                             hint=f"paths are relative to the including file: looked for {target}")
-        self.stack.append(str(target))
+        if str(target) in self.loaded:
+            return
+        if target.suffix != ".sg":
+            raise self.error(f"`{relative}` is not a spec file", token, text, file,
+                             hint="only `.sg` files can be included")
         try:
-            included = target.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as error:
-            raise self.error(f"cannot read included file `{relative}`: {error}", token, text,
-                             file) from None
+            included = decode_spec(read_regular(target, MAX_SPEC_BYTES), str(target))
+        except OSError as error:
+            raise self.error(f"cannot read included file `{relative}`: {error.strerror}", token,
+                             text, file) from None
+        self.stack.append(str(target))
+        self.loaded.add(str(target))
         self.load(included, str(target), top=False)
         self.stack.pop()
+
+    def find_include(self, relative: str, base: Path, token: Token, text: str,
+                     file: str | None) -> Path:
+        """The first existing file ``relative`` names, relative to ``base`` then to each folder
+        of the include path, that lies inside an allowed folder (links resolved)."""
+        outside = None
+        for folder in (base, *self.search):
+            try:
+                candidate = (folder / relative).resolve()
+            except (OSError, RuntimeError, ValueError):
+                continue
+            if not any(candidate.is_relative_to(root) for root in self.roots):
+                outside = outside or candidate
+            elif candidate.exists():
+                return candidate
+        if outside is not None:
+            raise self.error(f"included file `{relative}` is outside the spec's folder", token,
+                             text, file,
+                             hint=f"includes stay inside {self.roots[0]}; allow another folder "
+                                  "with --include-path DIR (API: include_path=[DIR])")
+        looked = base / relative
+        raise self.error(f"included file `{relative}` does not exist", token, text, file,
+                         hint=f"paths are relative to the including file: looked for {looked}"
+                              + (" and in the include path" if self.search else ""))
 
     def expand(self, formula: ast.Formula, text: str, file: str | None) -> ast.Formula:
         """Replace macro names by their definitions and check every proposition is declared."""
@@ -250,11 +285,20 @@ def _check_expanded(body: Any, pos: ast.Pos | None, text: str, file: str | None)
                         file=file, hint="split the rule into several rules (they are conjoined)")
 
 
-def load_spec_text(text: str, *, file: str | None = None) -> ast.Spec:
-    """Load a spec from its text; ``file`` names it in errors and anchors relative includes."""
-    loader = _Loader()
+def load_spec_text(text: str, *, file: str | None = None,
+                   include_path: Sequence[str | os.PathLike[str]] = ()) -> ast.Spec:
+    """Load a spec from its text; ``file`` names it in errors and anchors relative includes.
+
+    Includes must stay inside the folder of ``file`` (the current folder for text without a
+    file) or a folder of ``include_path``, which is also searched for names not found beside
+    the including file.
+    """
+    search = tuple(Path(folder).resolve() for folder in include_path)
+    home = Path(file).resolve().parent if file is not None else Path.cwd().resolve()
+    loader = _Loader((home, *search), search)
     if file is not None:
         loader.stack.append(str(Path(file).resolve()))
+        loader.loaded.add(loader.stack[0])
     with deep_recursion():
         loader.load(text, file, top=True)
     if not loader.rules:
@@ -265,8 +309,9 @@ def load_spec_text(text: str, *, file: str | None = None) -> ast.Spec:
                     tuple(loader.notes), text)
 
 
-def load_spec(path: str | os.PathLike[str]) -> ast.Spec:
-    """Load a spec file.
+def load_spec(path: str | os.PathLike[str], *,
+              include_path: Sequence[str | os.PathLike[str]] = ()) -> ast.Spec:
+    """Load a spec file (a regular file of at most :data:`MAX_SPEC_BYTES`, UTF-8).
 
     >>> from importlib import resources
     >>> spec = load_spec(resources.files("safeguards.specs") / "minecraft" / "safeguard0.sg")
@@ -275,12 +320,33 @@ def load_spec(path: str | os.PathLike[str]) -> ast.Spec:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = read_regular(path, MAX_SPEC_BYTES)
     except FileNotFoundError:
         raise SpecError(f"spec file `{path}` does not exist", file=str(path)) from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise SpecError(f"cannot read spec file `{path}`: {error}", file=str(path)) from None
-    return load_spec_text(text, file=str(path))
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise SpecError(f"cannot read spec file `{path}`: {reason}", file=str(path)) from None
+    return load_spec_text(decode_spec(data, str(path)), file=str(path), include_path=include_path)
+
+
+def decode_spec(data: bytes, file: str) -> str:
+    """The text of a spec file's bytes; invalid UTF-8 is a located error.
+
+    >>> try:
+    ...     decode_spec(b"props: a\\nrule r: ltl G \\xff", "a.sg")
+    ... except SpecError as error:
+    ...     print(error.message, error.line, error.column)
+    the file is not valid UTF-8 (byte 0xff) 2 15
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        start = data.rfind(b"\n", 0, error.start) + 1
+        line = data.count(b"\n", 0, error.start) + 1
+        column = len(data[start:error.start].decode("utf-8", "replace")) + 1
+        raise SpecError(f"the file is not valid UTF-8 (byte 0x{data[error.start]:02x})",
+                        source=data.decode("utf-8", "replace"), line=line, column=column,
+                        file=file, hint="save the spec as UTF-8") from None
 
 
 def spec_from_formula(formula: ast.Formula, *, semantics: ast.Semantics = "finite",

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Sequence
 
 from safeguards.errors import SpecError, did_you_mean
+from safeguards.files import file_kind
 from safeguards.spec import ast
 from safeguards.spec.shipped import shipped_spec, shipped_specs
 
@@ -53,8 +55,9 @@ class SpecSource:
     kind: SpecKind
     value: str
 
-    def load(self) -> ast.Spec:
-        """The loaded spec (a formula becomes a one-rule spec over the propositions it reads).
+    def load(self, *, include_path: Sequence[str | os.PathLike[str]] = ()) -> ast.Spec:
+        """The loaded spec (a formula becomes a one-rule spec over the propositions it reads);
+        ``include_path``: folders includes may come from besides the spec's own folder tree.
 
         >>> resolve_spec("a U b").load().props
         {'a': '', 'b': ''}
@@ -64,22 +67,27 @@ class SpecSource:
         from safeguards.spec.shipped import load_shipped_spec
 
         if self.kind == "path":
-            return load_spec(self.value)
+            return load_spec(self.value, include_path=include_path)
         if self.kind == "shipped":
             spec = load_shipped_spec(self.value)
             assert spec is not None  # resolve_spec checked it exists
             return spec
         if self.kind == "text":
-            return load_spec_text(self.value)
+            return load_spec_text(self.value, include_path=include_path)
         return spec_from_formula(parse_ltl(self.value))
 
 
 def _is_file(path: Path) -> bool:
-    """``path.is_file()``, False for names the OS refuses (too long, NUL bytes)."""
+    """``path.is_file()``, False for names the OS refuses (too long, NUL bytes); a FIFO, device
+    there is an error (reading it could block, or never end)."""
     try:
-        return path.is_file()
+        mode = path.stat().st_mode
     except (OSError, ValueError):
         return False
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return stat.S_ISREG(mode)
+    raise SpecError(f"`{path}` is {file_kind(mode)}, not a spec file", file=os.fspath(path),
+                    hint="give the path of a .sg file (standard input is not read for specs)")
 
 
 def resolve_spec(source: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None,
