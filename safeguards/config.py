@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import typing
 from functools import lru_cache
 from typing import Annotated, Any, Callable, Mapping, Sequence
@@ -34,7 +35,7 @@ from typing import Annotated, Any, Callable, Mapping, Sequence
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
-from safeguards.errors import SafeguardsError, SpecError, did_you_mean
+from safeguards.errors import SafeguardsError, SpecError, did_you_mean, excerpt, shorten
 
 __all__ = ["ConfigError", "Checker", "SCHEMA", "locate", "parse_config_text", "describe",
            "at_least", "in_range", "positive", "one_of", "module_name", "schema_fields"]
@@ -124,11 +125,11 @@ class ConfigError(SafeguardsError, ValueError):
         where = self.file or "<config>"
         if self.line is not None:
             where += f":{self.line}"
-        out = [f"{where}: error: {self.message}"]
+        out = [f"{where}: error: {shorten(self.message)}"]
         if self.source is not None and self.line is not None:
             lines = self.source.splitlines()
             if 0 < self.line <= len(lines) and lines[self.line - 1].strip():
-                out.append("    " + lines[self.line - 1].strip())
+                out.append("    " + excerpt(lines[self.line - 1].strip(), 1)[0])
         if self.detail:
             out += ["    " + d for d in self.detail.rstrip().splitlines()]
         if self.hint:
@@ -248,6 +249,47 @@ def parse_config_text(text: str, file: str, yaml: bool) -> Any:
     >>> parse_config_text('seeds = [0, 1]', 'demo.toml', yaml=False)
     {'seeds': [0, 1]}
     """
+    _check_shape(text, file)
+    try:
+        return _parse(text, file, yaml)
+    except RecursionError:
+        raise ConfigError(f"values nest too deeply (at most {MAX_CONFIG_NESTING} levels)",
+                          file=file) from None
+
+
+MAX_CONFIG_NESTING = 100
+"""How deep arrays and tables may nest in an experiment file."""
+_LONG_NUMBER = re.compile(r"\d{%d,}" % (sys.get_int_max_str_digits() or 4300))
+
+
+def _check_shape(text: str, file: str) -> None:
+    """Numbers too long for Python and brackets nested deeper than :data:`MAX_CONFIG_NESTING`
+    are located errors (the parsers would raise ``ValueError`` or ``RecursionError``)."""
+    digits = _LONG_NUMBER.search(text)
+    if digits:
+        line = text.count("\n", 0, digits.start()) + 1
+        raise ConfigError(f"a number with {digits.end() - digits.start():,} digits",
+                          file=file, line=line, source=text, hint="no setting needs such a number")
+    depth, quote, escaped = 0, "", False
+    for lineno, line_text in enumerate(text.splitlines(), 1):
+        for char in line_text:
+            if quote:
+                escaped, quote = (char == "\\" and not escaped and quote == '"',
+                                  "" if char == quote and not escaped else quote)
+            elif char in "\"'":
+                quote = char
+            elif char == "#":
+                break
+            elif char in "[{":
+                depth += 1
+                if depth > MAX_CONFIG_NESTING:
+                    raise ConfigError(f"values nest more than {MAX_CONFIG_NESTING} levels deep",
+                                      file=file, line=lineno, source=text)
+            elif char in "]}":
+                depth = max(0, depth - 1)
+
+
+def _parse(text: str, file: str, yaml: bool) -> Any:
     if yaml:
         try:
             import yaml as pyyaml

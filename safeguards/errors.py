@@ -14,7 +14,8 @@ from __future__ import annotations
 import difflib
 from typing import Iterable
 
-__all__ = ["SafeguardsError", "SpecError", "TraceError", "BackendUnavailable", "did_you_mean"]
+__all__ = ["SafeguardsError", "SpecError", "TraceError", "BackendUnavailable", "did_you_mean",
+           "excerpt", "shorten"]
 
 
 class SafeguardsError(Exception):
@@ -58,14 +59,14 @@ class SpecError(SafeguardsError, ValueError):
         where = self.file or "<input>"
         if self.line is not None:
             where += f":{self.line}:{self.column or 1}"
-        out = [f"{where}: {self.severity}: {_shorten(self.message)}"]
+        out = [f"{where}: {self.severity}: {shorten(self.message)}"]
         text = self.source_line
         if text is not None:
-            shown, caret = _excerpt(text.expandtabs(1), self.column or 1)
+            shown, caret = excerpt(text.expandtabs(1), self.column or 1)
             out.append("    " + shown)
             out.append("    " + " " * (caret - 1) + "^" * min(self.width, 40))
         if self.hint:
-            out.append(f"hint: {_shorten(self.hint)}")
+            out.append(f"hint: {shorten(self.hint)}")
         return "\n".join(out)
 
 
@@ -73,10 +74,10 @@ SHOWN_LINE = 100
 """The most characters of a source line an error shows (around the column)."""
 
 
-def _shorten(text: str, most: int = 20 * SHOWN_LINE) -> str:
+def shorten(text: str, most: int = 20 * SHOWN_LINE) -> str:
     """``text`` with its middle elided if longer than ``most`` (a message naming a 10 MB name).
 
-    >>> _shorten("unknown proposition `" + "x" * 1000 + "`", most=60)
+    >>> shorten("unknown proposition `" + "x" * 1000 + "`", most=60)
     'unknown proposition `xxxxxx ... xxxxxxxxxxxxxxxxxxxxxxxxxx`'
     """
     if len(text) <= most:
@@ -85,11 +86,11 @@ def _shorten(text: str, most: int = 20 * SHOWN_LINE) -> str:
     return text[:keep] + " ... " + text[len(text) - keep:]
 
 
-def _excerpt(line: str, column: int) -> tuple[str, int]:
+def excerpt(line: str, column: int) -> tuple[str, int]:
     """The part of ``line`` to show around ``column``, and the column of the caret in it:
     a long line (a minified file, a 10 MB name) is never printed whole.
 
-    >>> shown, caret = _excerpt("x" * 300 + "!" + "y" * 300, 301)
+    >>> shown, caret = excerpt("x" * 300 + "!" + "y" * 300, 301)
     >>> len(shown), shown[caret - 1], shown[:5], shown[-5:]
     (106, '!', '...xx', 'yy...')
     """

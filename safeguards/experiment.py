@@ -104,12 +104,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from safeguards.config import (
-    Checker, ConfigError, at_least, describe, locate, one_of, parse_config_text, schema_fields,
+    Checker, ConfigError, describe, in_range, locate, one_of, parse_config_text, schema_fields,
 )
 from safeguards.errors import SafeguardsError, did_you_mean
 
 __all__ = ["ConfigError", "Experiment", "MethodSpec", "load_experiment", "parse_experiment",
-           "build_experiment", "find_experiment", "shipped_experiments", "parse_seeds",
+           "build_experiment", "find_experiment", "shipped_experiments", "parse_seeds", "MAX_SEEDS",
+           "MAX_SEED",
            "locate"]
 
 _TOP_KEYS = ("name", "description", "seeds", "imports", "env", "env_kwargs", "train", "test",
@@ -119,7 +120,7 @@ _TEST_FIELDS = {"episodes": "test_episodes", "spec": "test_spec", "env": "test_e
                 "env_kwargs": "test_env_kwargs", "fallback": "test_fallback"}
 #: ``[[stages]]`` keys -> the stage class's fields (and the learner's budget unit).
 _STAGE_FIELDS = {"env": "env_id", "env_kwargs": "env_kwargs", "spec": "spec"}
-_METHOD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_METHOD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 # -- the experiment -----------------------------------------------------------------------------
@@ -199,31 +200,46 @@ def _learner_config(learner: str, stages: Sequence[Any], method: str, seed: int,
     return _learner(learner).config(stages=copies, method=method, seed=seed, **options)
 
 
+MAX_SEEDS = 10_000
+"""The most seeds one experiment runs (``seeds = N``, ``--seeds 0-N``)."""
+MAX_SEED = 2**32 - 1
+"""The largest seed (NumPy's and Gymnasium's seeds are 32-bit)."""
+
+
 def parse_seeds(text: str) -> list[int]:
-    """``"0,1,2"`` or ``"0-4"`` (inclusive) or a mix, as a list of distinct seeds.
+    """``"0,1,2"`` or ``"0-4"`` (inclusive) or a mix, as a list of distinct seeds (at most
+    :data:`MAX_SEEDS` of them, each at most :data:`MAX_SEED`).
 
     >>> parse_seeds("0,1,5-7")
     [0, 1, 5, 6, 7]
+    >>> parse_seeds("0-1000000000")
+    Traceback (most recent call last):
+    ...
+    ValueError: 1,000,000,001 seeds; at most 10,000 are run at once
     """
-    seeds: list[int] = []
+    bounds: list[tuple[int, int]] = []
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
-        match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
-        try:
-            if match:
-                lo, hi = int(match.group(1)), int(match.group(2))
-                if hi < lo:
-                    raise ValueError(part)
-                seeds.extend(range(lo, hi + 1))
-            else:
-                seeds.append(int(part))
-        except ValueError:
-            raise ValueError(f"bad seed `{part}`: give seeds as 0,1,2 or 0-4") from None
-    if not seeds:
+        match = re.fullmatch(r"(\d{1,12})(?:\s*-\s*(\d{1,12}))?", part)
+        lo = int(match.group(1)) if match else 0
+        hi = int(match.group(2) or lo) if match else -1
+        if hi < lo:
+            raise ValueError(f"bad seed `{_clip(part)}`: give seeds as 0,1,2 or 0-4")
+        if hi > MAX_SEED:
+            raise ValueError(f"seed {hi:,} is too large: seeds are at most {MAX_SEED:,}")
+        bounds.append((lo, hi))
+    count = sum(hi - lo + 1 for lo, hi in bounds)
+    if count > MAX_SEEDS:
+        raise ValueError(f"{count:,} seeds; at most {MAX_SEEDS:,} are run at once")
+    if not bounds:
         raise ValueError("no seeds given: give seeds as 0,1,2 or 0-4")
-    return list(dict.fromkeys(seeds))
+    return list(dict.fromkeys(seed for lo, hi in bounds for seed in range(lo, hi + 1)))
+
+
+def _clip(text: str, most: int = 40) -> str:
+    return text if len(text) <= most else text[:most] + "..."
 
 
 def find_experiment(name: str) -> Path:
@@ -359,11 +375,11 @@ def _parse_name(c: Checker, data: Mapping[str, Any], file: str) -> str:
     if "name" in data:
         value = c.typed(data["name"], str, ("name",), "name")
         if value is not None:
-            if _METHOD_NAME.match(value):
+            if _METHOD_NAME.fullmatch(value):
                 return value
             c.add(("name",), f"`name` must be usable as a directory name, not \"{value}\"",
                   "use letters, digits, _ . + -")
-    return name if _METHOD_NAME.match(name) else "experiment"
+    return name if _METHOD_NAME.fullmatch(name) else "experiment"
 
 
 def _parse_seeds(c: Checker, data: Mapping[str, Any]) -> list[int]:
@@ -371,13 +387,17 @@ def _parse_seeds(c: Checker, data: Mapping[str, Any]) -> list[int]:
         return [0]
     raw = data["seeds"]
     if isinstance(raw, int) and not isinstance(raw, bool):
-        if raw < 1:
-            c.add(("seeds",), f"`seeds` as a count must be at least 1, not {raw}",
+        if not 1 <= raw <= MAX_SEEDS:
+            c.add(("seeds",), f"`seeds` as a count must be in [1, {MAX_SEEDS:,}], not {raw:,}",
                   "or give the seeds as a list: seeds = [0, 1, 2]")
-        return list(range(max(raw, 1)))
+        return list(range(min(max(raw, 1), MAX_SEEDS)))
+    if isinstance(raw, list) and len(raw) > MAX_SEEDS:
+        c.add(("seeds",), f"`seeds` lists {len(raw):,} seeds; at most {MAX_SEEDS:,} are run")
+        return [0]
     if isinstance(raw, list) and raw:
         seeds = [v for k, s in enumerate(raw)
-                 if (v := c.typed(s, int, ("seeds",), f"seeds[{k}]", at_least(0))) is not None]
+                 if (v := c.typed(s, int, ("seeds",), f"seeds[{k}]", in_range(0, MAX_SEED)))
+                 is not None]
         if len(set(seeds)) != len(seeds):
             c.add(("seeds",), "`seeds` lists a seed twice")
         return seeds
@@ -534,7 +554,7 @@ def _parse_methods(c: Checker, data: Mapping[str, Any], learner: str) -> list[Me
         c.add(("methods",), "`methods` is empty", "add a [methods.NAME] table")
     for m, options in raw.items():
         path = ("methods", m)
-        if not _METHOD_NAME.match(m):
+        if not _METHOD_NAME.fullmatch(m):
             c.add(path, f"method name `{m}` is not usable as a directory name",
                   "use letters, digits, _ . + -")
         if not isinstance(options, dict):

@@ -1,9 +1,9 @@
 """Traces: JSON-lines files of the labels an episode visits, read lazily and monitored.
 
 One line per step: a JSON list of the true propositions, or an object ``{prop: bool}``; blank
-lines are skipped.  :func:`read_trace` parses a file as it streams (constant memory), every
-malformed line a :class:`~safeguards.errors.TraceError` at ``file:line:column`` with a caret and
-a hint; :class:`TraceCheck` monitors the steps with a safeguard and sums the trace up
+lines are skipped; a line holds at most :data:`MAX_LINE_BYTES`.  :func:`read_trace` parses a file
+as it streams (constant memory), every malformed line a :class:`~safeguards.errors.TraceError` at
+``file:line:column`` with a caret and a hint; :class:`TraceCheck` monitors the steps with a safeguard and sums the trace up
 (``safeguards check`` prints what these two return).
 
 >>> import io, safeguards
@@ -30,12 +30,16 @@ import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterable, Iterator, Sequence
+from typing import IO, Any, Iterator, Sequence
 
 from safeguards.automata import Safeguard, StepResult, Verdict
 from safeguards.errors import TraceError, did_you_mean
+from safeguards.files import open_regular
 
-__all__ = ["read_trace", "open_trace", "TraceCheck", "TraceEnd"]
+__all__ = ["read_trace", "open_trace", "TraceCheck", "TraceEnd", "MAX_LINE_BYTES"]
+
+MAX_LINE_BYTES = 1 << 20
+"""The longest trace line read (1 MiB): a longer one is an error, never a memory blow-up."""
 
 
 _WS = re.compile(r"[ \t\r\n]*")
@@ -74,6 +78,7 @@ class _Pairs(list):  # type: ignore[type-arg]
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_Pairs)
+_LONG_NUMBER = re.compile(r"\d{%d,}" % (sys.get_int_max_str_digits() or 4300))
 
 
 def _parse_step(text: str, props: Sequence[str], known: frozenset[str] | set[str],
@@ -85,6 +90,11 @@ def _parse_step(text: str, props: Sequence[str], known: frozenset[str] | set[str
         raise error(f"invalid JSON: {exc.msg}", exc.colno, 1, _STEP_HINT) from None
     except RecursionError:
         raise error("invalid JSON: nested too deeply", 1, 1, _STEP_HINT) from None
+    except ValueError:  # an integer beyond Python's int-string limit
+        digits = _LONG_NUMBER.search(text)
+        column, width = (digits.start() + 1, digits.end() - digits.start()) if digits else (1, 1)
+        raise error("invalid JSON: a number with too many digits", column, width,
+                    _STEP_HINT) from None
     start = _WS.match(text).end()  # type: ignore[union-attr]
     if not isinstance(value, list):
         hint = _STEP_HINT
@@ -153,8 +163,7 @@ def read_trace(handle: IO[str] | IO[bytes], props: Sequence[str], name: str
     decoded line by line, so bytes that are not UTF-8 are located too.
     """
     known = frozenset(props)
-    lines: Iterable[str | bytes] = handle
-    for lineno, raw in enumerate(lines, 1):
+    for lineno, raw in enumerate(_bounded_lines(handle, name), 1):
         text = _decoded(raw, lineno, name).rstrip("\r\n")
         if lineno == 1:
             text = text.lstrip("\ufeff")
@@ -170,6 +179,18 @@ def read_trace(handle: IO[str] | IO[bytes], props: Sequence[str], name: str
         yield lineno, _parse_step(text, props, known, error)
 
 
+def _bounded_lines(handle: IO[str] | IO[bytes], name: str) -> Iterator[str | bytes]:
+    """The lines of ``handle``, each at most :data:`MAX_LINE_BYTES` long (else a TraceError)."""
+    for lineno, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), ""), 1):
+        if not raw:  # b"" at the end of a binary handle
+            return
+        if len(raw) > MAX_LINE_BYTES and raw[-1:] not in ("\n", b"\n"):
+            raise TraceError(f"line {lineno} is longer than {MAX_LINE_BYTES:,} bytes", file=name,
+                             line=lineno, column=1,
+                             hint="a trace line is one step: a short JSON list or object")
+        yield raw
+
+
 def _decoded(raw: str | bytes, line: int, name: str) -> str:
     if isinstance(raw, str):
         return raw
@@ -183,20 +204,22 @@ def _decoded(raw: str | bytes, line: int, name: str) -> str:
 @contextmanager
 def open_trace(path: str) -> Iterator[tuple[IO[bytes] | IO[str], str]]:
     """``(handle, name)`` of a trace file, opened in binary (:func:`read_trace` decodes it
-    line by line); ``-`` is standard input, named ``<stdin>``.  A missing or unreadable file
-    is a :class:`~safeguards.errors.TraceError`."""
+    line by line); ``-`` is standard input, named ``<stdin>``.  A missing or unreadable file,
+    or one that is not a regular file (a FIFO, a device: pipe it to ``-`` instead), is a
+    :class:`~safeguards.errors.TraceError`."""
     if path == "-":
         yield getattr(sys.stdin, "buffer", sys.stdin), "<stdin>"
         return
     try:
-        handle = open(path, "rb")
+        handle = open_regular(path)
     except FileNotFoundError:
         raise TraceError(f"trace file `{path}` does not exist", file=path,
                          hint="a trace is a JSON-lines file; give - to read standard input"
                          ) from None
     except OSError as exc:
         raise TraceError(f"cannot read trace file `{path}`: {exc.strerror or exc}",
-                         file=path) from None
+                         file=path, hint="to read a pipe or a device, redirect it: - < FILE"
+                         if exc.strerror and "regular file" in exc.strerror else None) from None
     with handle:
         yield handle, path
 

@@ -243,6 +243,8 @@ def test_curriculum_subsets_check_and_shipped(tmp_path, capsys):
     assert code == 2 and "did you mean `zero_shot`?" in err
     code, out, err = run(capsys, "curriculum", cfg, "--seeds", "a,b")
     assert code == 2 and "--seeds" in err
+    code, out, err = run(capsys, "curriculum", cfg, "--seeds", "0-1000000000")
+    assert code == 2 and "--seeds: 1,000,000,001 seeds; at most 10,000 are run at once" in err
     for name in ("minecraft", "minecraft_quick"):  # the shipped experiments are valid
         code, out, err = run(capsys, "curriculum", name, "--check")
         assert code == 0, err
@@ -347,6 +349,14 @@ BAD_CONFIGS = [
     ('imports = ["no_such_module_xyz"]\n' + STAGE, 1, "cannot import `no_such_module_xyz`",
      None),
     (STAGE.replace("episodes = 5", "episodes = 0"), 1, "every stage has 0 episodes", None),
+    ('seeds = 1000000000\n' + STAGE, 1, "`seeds` as a count must be in [1, 10,000]", None),
+    ('seeds = [0, 4294967296]\n' + STAGE, 1, "`seeds[1]` must be in [0, 4.29497e+09]", None),
+    ('seeds = ' + "9" * 5000 + '\n' + STAGE, 1, "a number with 5,000 digits", None),
+    ('x = ' + "{a = " * 500 + "1" + "}" * 500 + '\n' + STAGE, 1,
+     "values nest more than 100 levels deep", None),
+    (STAGE + 'env_kwargs = {a = ' + "[" * 500 + "]" * 500 + '}\n', 5,
+     "values nest more than 100 levels deep", None),
+    ('name = "quick\\n"\n' + STAGE, 1, "`name` must be usable as a directory name", None),
 ]
 
 

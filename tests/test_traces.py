@@ -74,3 +74,42 @@ def test_an_unsatisfiable_spec_names_its_rules() -> None:
     check = TraceCheck(safeguards.compile_ltl("a & !a"))
     end = check.end()
     assert end.failed and end.violated_rules == ["formula"] and end.verdict.value == "violated"
+
+
+def test_a_number_beyond_the_int_string_limit_is_located() -> None:
+    with pytest.raises(TraceError, match="a number with too many digits") as caught:
+        steps('["wood", ' + "7" * 5000 + "]\n")
+    assert (caught.value.line, caught.value.column) == (1, 10)
+
+
+def test_a_huge_line_is_refused_without_reading_it_whole(tmp_path) -> None:
+    from safeguards.traces import MAX_LINE_BYTES
+
+    path = tmp_path / "long.jsonl"
+    path.write_text('["wood"]\n["' + "x" * (2 * MAX_LINE_BYTES) + '"]\n["lava"]\n')
+    with open_trace(str(path)) as (handle, name):
+        lines = read_trace(handle, PROPS, name)
+        assert next(lines) == (1, frozenset({"wood"}))
+        with pytest.raises(TraceError, match="line 2 is longer than") as caught:
+            next(lines)
+    assert caught.value.line == 2
+
+
+def test_a_line_of_exactly_the_limit_is_read(tmp_path) -> None:
+    from safeguards.traces import MAX_LINE_BYTES
+
+    line = '["wood"]' + " " * (MAX_LINE_BYTES - 9) + "\n"
+    assert len(line) == MAX_LINE_BYTES
+    assert steps(line + '["lava"]\n') == [(1, frozenset({"wood"})), (2, frozenset({"lava"}))]
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "folder"])
+def test_special_files_are_refused_at_once(tmp_path, special) -> None:
+    import os
+
+    path = {"fifo": str(tmp_path / "pipe"), "folder": str(tmp_path)}.get(special, special)
+    if special == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(TraceError, match="not a regular file"):
+        with open_trace(path):
+            pass

@@ -43,7 +43,7 @@ from safeguards.files import write_atomic
 __all__ = ["SafeguardGRPOTrainer", "last_complete_checkpoint", "COMPLETE_MARKER"]
 
 COMPLETE_MARKER = "COMPLETE"
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 
 
 @contextmanager
@@ -106,7 +106,7 @@ def last_complete_checkpoint(output_dir: str | Path) -> Path | None:
         return None
     best: tuple[int, Path] | None = None
     for child in folder.iterdir():
-        match = _CHECKPOINT.match(child.name)
+        match = _CHECKPOINT.fullmatch(child.name)
         if not match or not child.is_dir():
             continue
         if not (child / COMPLETE_MARKER).is_file():

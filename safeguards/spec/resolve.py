@@ -44,7 +44,7 @@ SpecKind = Literal["path", "shipped", "text", "formula"]
 
 _SPEC_TEXT_START = re.compile(r"\s*(spec\s+\S|props\s*:|include\s+[\"']|let\s+\w+\s*=|"
                               r"rule\b[^:]*:|#)")
-_PATHLIKE = re.compile(r"^[\w.\-/\\~]+$")
+_PATHLIKE = re.compile(r"[\w.\-/\\~]+")
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def resolve_spec(source: str | os.PathLike[str], *, base: str | os.PathLike[str]
     if _SPEC_TEXT_START.match(text):
         return SpecSource("text", text)
     if not formulas or text.endswith(".sg") or (
-            _PATHLIKE.match(text) and ("/" in text or "\\" in text)):
+            _PATHLIKE.fullmatch(text) and ("/" in text or "\\" in text)):
         raise _missing(text, base, formulas)
     return SpecSource("formula", text)
 
