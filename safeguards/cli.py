@@ -13,7 +13,8 @@
 
 Exit codes: 0 success (``check``: no violation), 1 ``check``: the trace violates the spec,
 ``train`` / ``curriculum``: a run failed, 2 bad input (spec, formula, trace, experiment file,
-options or files), 70 internal error (a bug: the message asks for a report, with the
+options or files; for runs: every failed run met a damaged, busy or unwritable run folder),
+70 internal error (a bug: the message asks for a report, with the
 traceback), 130 interrupted.
 """
 
@@ -655,7 +656,7 @@ def _report_failure(method: str, seed: int, exc: BaseException) -> None:
     """A failed run: its message; with the traceback unless it is a usage problem."""
     from safeguards.errors import SafeguardsError
 
-    expected = isinstance(exc, (SafeguardsError, ValueError, FileExistsError))
+    expected = isinstance(exc, (SafeguardsError, ValueError, OSError))
     text = str(exc) if expected else f"{type(exc).__name__}: {exc}"
     print(f"{PROG}: error: {method} seed {seed} failed: {text}", file=sys.stderr)
     if not expected:
@@ -739,11 +740,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     name, seed, config = experiment.runs()[0]
     with _resume_hint(run_dir):
-        ok = _run_all([RunSpec(name, seed, config, Path(run_dir))], resume=args.resume, jobs=1,
-                      imports=(), progress=not args.no_progress)
+        status = _run_all([RunSpec(name, seed, config, Path(run_dir))], resume=args.resume,
+                          jobs=1, imports=(), progress=not args.no_progress)
     _print_summary([run_dir])
     print(f"plots: {PROG} report {run_dir}", file=sys.stderr)
-    return 0 if ok else 1
+    return status
 
 
 @contextmanager
@@ -825,13 +826,13 @@ def _cmd_curriculum(args: argparse.Namespace) -> int:
         "config": os.path.abspath(path), "methods": [m.name for m in experiment.methods],
         "seeds": experiment.seeds}, indent=1) + "\n")
     with _resume_hint(root):
-        ok = _run_all(runs, resume=args.resume, jobs=args.jobs, imports=experiment.imports,
+        status = _run_all(runs, resume=args.resume, jobs=args.jobs, imports=experiment.imports,
                       progress=not args.no_progress)
     markdown = _print_summary([run.run_dir for run in runs])
     if markdown:
         write_atomic(root / "summary.md", markdown)
     print(f"plots: {PROG} report {root}", file=sys.stderr)
-    return 0 if ok else 1
+    return status
 
 
 def _describe_result(result: Mapping[str, Any]) -> str:
@@ -845,8 +846,9 @@ def _describe_result(result: Mapping[str, Any]) -> str:
 
 
 def _run_all(runs: Sequence[Any], *, resume: bool, jobs: int, imports: Sequence[str],
-             progress: bool) -> bool:
-    """Run every :class:`~safeguards.executor.RunSpec`, printing each outcome; all ok?"""
+             progress: bool) -> int:
+    """Run every :class:`~safeguards.executor.RunSpec`, printing each outcome; the exit status
+    (:func:`_print_outcomes`)."""
     from safeguards.executor import run_local
 
     def started(k: int, run: Any) -> None:
@@ -860,27 +862,36 @@ def _run_all(runs: Sequence[Any], *, resume: bool, jobs: int, imports: Sequence[
         return _print_outcomes(outcomes, len(runs), parallel)
 
 
-def _print_outcomes(outcomes: Iterable[Any], n_runs: int, parallel: bool) -> bool:
-    """Print each outcome as it comes; did every run succeed?"""
-    ok = True
+def _print_outcomes(outcomes: Iterable[Any], n_runs: int, parallel: bool) -> int:
+    """Print each outcome as it comes; the exit status: 0 every run succeeded, 2 the failed
+    ones all met bad input or files (a damaged, busy or unwritable run folder), 1 otherwise."""
+    from safeguards.errors import SafeguardsError
+
+    failures: list[BaseException] = []
     for done, outcome in enumerate(outcomes, 1):
         run = outcome.run
         if outcome.error is not None:
-            ok = False
+            failures.append(outcome.error)
             _report_failure(run.method, run.seed, outcome.error)
         elif parallel:
             print(f"[{done}/{n_runs}] {run.method} seed {run.seed} ({run.run_dir}): "
                   f"{_describe_result(outcome.result or {})}", file=sys.stderr)
         else:
             print(f"      {_describe_result(outcome.result or {})}", file=sys.stderr)
-    return ok
+    if not failures:
+        return 0
+    return 2 if all(isinstance(f, (SafeguardsError, OSError)) for f in failures) else 1
 
 
 def _print_summary(run_dirs: Sequence[Any]) -> str:
     """Print the summary table of these runs (those that logged anything); returns it."""
-    from safeguards.report import load_run, summarize, summary_markdown
+    from safeguards.report import ReportError, load_run, summarize, summary_markdown
 
-    runs = [load_run(d) for d in run_dirs if os.path.exists(os.path.join(d, "metrics.jsonl"))]
+    runs = []
+    for run_dir in run_dirs:
+        if os.path.exists(os.path.join(run_dir, "metrics.jsonl")):
+            with suppress(ReportError):  # a damaged run: its failure was reported already
+                runs.append(load_run(run_dir))
     if not runs:
         return ""
     markdown = summary_markdown(summarize(runs))

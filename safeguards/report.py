@@ -168,35 +168,61 @@ def _spec_name(spec: str) -> str:
 
 def load_run(path: str | os.PathLike[str]) -> Run:
     """Read one run directory (``metrics.jsonl``, and ``config.json`` / ``result.json`` when
-    present)."""
-    from safeguards.runs import read_metrics
+    present); a damaged file is a :class:`ReportError` naming it."""
+    from safeguards.runs import RunDirError, read_metrics
 
     folder = Path(path)
     try:
         rows = read_metrics(folder)
+    except RunDirError as exc:
+        raise ReportError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(f"{folder / 'metrics.jsonl'}: error: cannot read ({exc})") from None
     rows.sort(key=lambda r: int(r.get("episode", 0)))
-    config = _read_json(folder / "config.json") or {}
-    result = _read_json(folder / "result.json")
+    config = _read_object(folder / "config.json") or {}
+    result = _read_object(folder / "result.json")
     first = rows[0] if rows else {}
-    method = config.get("method") or first.get("method") or folder.parent.name or folder.name
-    seed = config.get("seed", first.get("seed"))
-    if seed is None:
-        digits = "".join(ch for ch in folder.name if ch.isdigit())
-        seed = int(digits) if digits else 0
-    stages = [s for s in config.get("stages") or [] if isinstance(s, Mapping)]
-    stage_names = [_spec_name(s.get("spec", "")) for s in stages]
-    stage_episodes: list[int] = []
-    stage_frames: list[int] = []
-    if config.get("learner") == "ppo":
-        stage_frames = [int(s.get("frames", 0)) for s in stages]
-    else:
-        stage_episodes = [int(s.get("episodes", 0)) for s in stages]
-    test = result.get("test") if isinstance(result, Mapping) else None
-    return Run(path=folder, method=str(method), seed=int(seed), rows=rows,
-               stage_episodes=stage_episodes, stage_names=stage_names, test=test,
-               finished=result is not None, stage_frames=stage_frames)
+    try:
+        method = config.get("method") or first.get("method") or folder.parent.name or folder.name
+        seed = config.get("seed", first.get("seed"))
+        if seed is None:
+            digits = "".join(ch for ch in folder.name if ch.isdigit())[:12]
+            seed = int(digits) if digits else 0
+        stages = [s for s in config.get("stages") or [] if isinstance(s, Mapping)]
+        stage_names = [_spec_name(s.get("spec", "")) for s in stages]
+        stage_episodes: list[int] = []
+        stage_frames: list[int] = []
+        if config.get("learner") == "ppo":
+            stage_frames = [int(s.get("frames", 0)) for s in stages]
+        else:
+            stage_episodes = [int(s.get("episodes", 0)) for s in stages]
+        test = _test_of(result, folder / "result.json")
+        return Run(path=folder, method=str(method), seed=int(seed), rows=rows,
+                   stage_episodes=stage_episodes, stage_names=stage_names, test=test,
+                   finished=result is not None, stage_frames=stage_frames)
+    except (TypeError, ValueError, OverflowError, AttributeError) as exc:
+        raise ReportError(f"{folder / 'config.json'}: error: malformed ({exc})") from None
+
+
+def _read_object(path: Path) -> dict[str, Any] | None:
+    """A JSON object file (None if there is none); anything else is a ReportError."""
+    data = _read_json(path)
+    if data is not None and not isinstance(data, dict):
+        raise ReportError(f"{path}: error: malformed (a JSON object was expected)")
+    return data
+
+
+def _test_of(result: Mapping[str, Any] | None, path: Path) -> dict[str, Any] | None:
+    """``result.json``'s test statistics, checked: rates in [0, 1], episodes a count."""
+    test = result.get("test") if result is not None else None
+    if test is None:
+        return None
+    rates = ("success_rate", "violation_rate")
+    if not (isinstance(test, dict) and isinstance(test.get("episodes"), int)
+            and all(isinstance(test.get(k), (int, float)) and 0 <= test[k] <= 1 for k in rates)):
+        raise ReportError(f"{path}: error: malformed `test` (episodes and rates in [0, 1] "
+                          "were expected)")
+    return test
 
 
 def find_runs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Path]]:

@@ -161,6 +161,24 @@ def test_cli_report_bad_input(tmp_path, capsys, make, message):
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("file, text, message", [
+    ("result.json", '["not", "an", "object"]', "result.json: error: malformed (a JSON object"),
+    ("result.json", '{"test": "x"}', "result.json: error: malformed `test`"),
+    ("result.json", '{"test": {"episodes": 3, "success_rate": 7, "violation_rate": 0}}',
+     "result.json: error: malformed `test`"),
+    ("config.json", '{"stages": [{"episodes": "many"}]}', "config.json: error: malformed"),
+    ("config.json", '{"seed": [1]}', "config.json: error: malformed"),
+    ("result.json", '{"test": ', "result.json: error: cannot read"),
+    ("metrics.jsonl", 'garbage\n', "metrics.jsonl:1: error:"),
+])
+def test_cli_report_on_damaged_run_files(runs_root, capsys, file, text, message):
+    (runs_root / "paper" / "seed0" / file).write_text(text)
+    code = main(["report", str(runs_root), "--no-plots", "-o", str(runs_root / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.count(message) == 1, err
+
+
 @pytest.mark.slow
 def test_report_of_a_real_curriculum(tmp_path, capsys):
     pytest.importorskip("gymnasium")

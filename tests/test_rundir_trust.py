@@ -189,12 +189,20 @@ def test_the_cli_reports_a_damaged_checkpoint_without_a_traceback(
             "--test-episodes", "1", "--run-dir", str(run_dir), "--no-progress"]
     assert main(argv) == 0
     npz = run_dir / "checkpoint.npz"
-    npz.write_bytes(npz.read_bytes()[:200])
+    intact = npz.read_bytes()
+    npz.write_bytes(intact[:200])
     capsys.readouterr()
     code = main([*argv, "--resume"])
     err = capsys.readouterr().err
-    assert code != 0 and "Traceback" not in err
-    assert f"{npz}: error: cannot be read" in err
+    assert code == 2 and "Traceback" not in err
+    assert err.count(f"{npz}: error: cannot be read") == 1
+    npz.write_bytes(intact)
+    metrics = run_dir / "metrics.jsonl"
+    metrics.write_text("garbage\n" + metrics.read_text())
+    code = main([*argv, "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.count(f"{metrics}:1: error:") == 1, err
 
 
 # -- PPO checkpoints ----------------------------------------------------------------------------
