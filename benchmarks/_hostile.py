@@ -49,6 +49,8 @@ def spec_cases(seed: int = 0, scale: int = 1) -> Iterator[tuple[str, str]]:
     yield "NUL byte", "G !a\x00"
     yield "NUL byte in a path", "a\x00.sg"
     yield "lone surrogate", "G !\ud800"
+    yield "include outside", 'spec s include "/etc/passwd"'
+    yield "include the environment", 'spec s include "../../../../../../proc/self/environ"'
     for _ in range(20 * scale):
         tokens = ["(", ")", "!", "&", "|", "->", "X", "F", "G", "U", "R", "Y", "H", "O", "S",
                   "a", "b", "true", "false", "[*", "]", "{", "}", ";", "never", "match",
@@ -66,6 +68,7 @@ def trace_lines(seed: int = 0, scale: int = 1) -> Iterator[tuple[str, bytes]]:
     yield "infinity", b"[Infinity]"
     yield "deep list", b"[" * (100_000 * scale)
     yield "deep object", b'{"a":' * (50_000 * scale)
+    yield "huge integer", b"[" + b"9" * (5_000 * scale) + b"]"
     yield "long unknown name", b'["' + b"x" * (2_000_000 * scale) + b'"]'
     yield "not UTF-8", b'["a", "\xff\xfe"]'
     yield "NUL", b'["a\x00"]'
@@ -81,6 +84,11 @@ def config_texts(seed: int = 0, scale: int = 1) -> Iterator[tuple[str, str]]:
     rng = random.Random(seed)
     yield "absurd seed list", "seeds = [" + ", ".join(str(i) for i in range(20_000)) + "]\n" \
         + _STAGE
+    yield "absurd seed count", "seeds = 1000000000\n" + _STAGE
+    yield "huge integer", "seeds = " + "9" * (5_000 * scale) + "\n" + _STAGE
+    yield "deep inline table", "x = " + "{a = " * (1_000 * scale) + "1" + "}" * (1_000 * scale) \
+        + "\n" + _STAGE
+    yield "deep array", "x = " + "[" * (5_000 * scale) + "]" * (5_000 * scale) + "\n" + _STAGE
     yield "non-finite float", "[train]\nalpha = nan\n" + _STAGE
     yield "name with a newline", 'name = "quick\\n"\n' + _STAGE
     yield "long spec", _STAGE.replace('"minecraft/safeguard0"', '"' + "G !a & " * 2_000 + 'a"')
