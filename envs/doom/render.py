@@ -180,7 +180,10 @@ class TrainedPolicy:
     """A Stable-Baselines3 PPO model saved by ``safeguards curriculum`` (``RUN/stageK.zip``) as
     a :data:`Policy`: it sees the image and, when it was trained to, the safeguard's state
     (``info["safeguard_state"]`` of the recording's safeguard, which must be the stage's).
-    ``deterministic=False`` samples actions (seeded), as in training."""
+    ``deterministic=False`` samples actions (seeded), as in training.  The file is read with
+    SB3's ``PPO.load``, which unpickles parts of it: give only files you trust (``safeguards
+    curriculum --resume`` itself never unpickles a run folder, see
+    :func:`safeguards.learn.deep.load_model`)."""
 
     def __init__(self, path: str | Path, *, deterministic: bool = False, seed: int = 0) -> None:
         from stable_baselines3 import PPO
@@ -213,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> tuple[Path, Path]:
 
     parser = argparse.ArgumentParser(prog="python -m safeguards.envs.doom.render",
                                      description=main.__doc__)
-    parser.add_argument("--policy", metavar="ZIP", help="a trained PPO (RUN/stage3.zip)")
+    parser.add_argument("--policy", metavar="ZIP", help="a trained PPO (RUN/stage3.zip); it is unpickled: only files you trust")
     parser.add_argument("--greedy", action="store_true", help="the policy's most likely actions")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=400)
