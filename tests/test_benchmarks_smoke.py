@@ -157,3 +157,11 @@ def test_mann_whitney_u_matches_scipy() -> None:
     for x, y, u, p in cases:
         assert mann_whitney_u(x, y) == pytest.approx((u, p), rel=1e-9)
     assert mann_whitney_u([1, 1], [1, 1])[1] != mann_whitney_u([1, 1], [1, 1])[1]  # NaN: all tied
+
+
+def test_bench_hostile_quick(tmp_path: Path) -> None:
+    _run("bench_hostile.py", tmp_path, "--budget", "5")
+    data = json.loads((tmp_path / "hostile_quick.json").read_text())
+    assert (tmp_path / "hostile_quick.md").read_text().startswith("# Hostile-input benchmark")
+    assert {r["input"] for r in data["cases"]} == {"spec", "trace", "config"}
+    assert all(r["outcome"] in ("result", "error") for r in data["cases"])
