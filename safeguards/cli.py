@@ -174,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _validate(args: argparse.Namespace) -> None:
     """Cross-option checks argparse cannot express; errors exit with status 2."""
     parser = args.subparser
+    if args.command == "curriculum" and args.executor != "ray":
+        if args.address is not None:
+            parser.error("--address needs --executor ray")
+        if args.max_retries != 3:
+            parser.error("--max-retries needs --executor ray")
     if args.command not in ("compile", "check"):
         return
     if args.ltl is not None and args.spec is not None:
@@ -575,8 +580,18 @@ def _add_learning_commands(commands: Any) -> None:
                          help="seeds to run instead of the file's: 0,1,2 or 0-4")
     cur_cmd.add_argument("--methods", metavar="LIST",
                          help="comma-separated subset of the file's methods")
-    cur_cmd.add_argument("--jobs", "-j", type=_positive, default=1, metavar="N",
-                         help="runs in parallel processes (default: 1)")
+    cur_cmd.add_argument("--jobs", "-j", type=_positive, default=None, metavar="N",
+                         help="runs in parallel processes (default: 1; with --executor ray "
+                              "and no --address: the CPUs of the local Ray instance)")
+    cur_cmd.add_argument("--executor", choices=("local", "ray"), default="local",
+                         help="local processes (default) or a Ray cluster, every run a task "
+                              "(needs pip install 'safeguards[ray]')")
+    cur_cmd.add_argument("--address", metavar="ADDR",
+                         help="the Ray cluster to join (host:port, or auto); default: start a "
+                              "local Ray instance")
+    cur_cmd.add_argument("--max-retries", type=_count, default=3, metavar="N",
+                         help="Ray: times a run whose worker died is retried, resuming from "
+                              "its last checkpoint (default: 3)")
     cur_cmd.add_argument("--check", action="store_true",
                          help="validate the file and list the runs; train nothing")
     _run_options(cur_cmd, "where the runs go (default: runs/<name of the experiment>)")
@@ -827,7 +842,8 @@ def _cmd_curriculum(args: argparse.Namespace) -> int:
         "seeds": experiment.seeds}, indent=1) + "\n")
     with _resume_hint(root):
         status = _run_all(runs, resume=args.resume, jobs=args.jobs, imports=experiment.imports,
-                      progress=not args.no_progress)
+                          progress=not args.no_progress, executor=args.executor,
+                          address=args.address, max_retries=args.max_retries)
     markdown = _print_summary([run.run_dir for run in runs])
     if markdown:
         write_atomic(root / "summary.md", markdown)
@@ -845,20 +861,32 @@ def _describe_result(result: Mapping[str, Any]) -> str:
     return text + f", {result.get('wall_seconds', 0):.1f} s"
 
 
-def _run_all(runs: Sequence[Any], *, resume: bool, jobs: int, imports: Sequence[str],
-             progress: bool) -> int:
-    """Run every :class:`~safeguards.executor.RunSpec`, printing each outcome; the exit status
-    (:func:`_print_outcomes`)."""
+def _run_all(runs: Sequence[Any], *, resume: bool, jobs: int | None, imports: Sequence[str],
+             progress: bool, executor: str = "local", address: str | None = None,
+             max_retries: int = 3) -> int:
+    """Run every :class:`~safeguards.executor.RunSpec` here or on Ray, printing each outcome;
+    the exit status (:func:`_print_outcomes`)."""
     from safeguards.executor import run_local
 
     def started(k: int, run: Any) -> None:
         print(f"[{k}/{len(runs)}] {run.method} seed {run.seed} -> {run.run_dir}", file=sys.stderr)
 
-    parallel = jobs > 1 and len(runs) > 1
-    if parallel:
-        print(f"{len(runs)} runs on {min(jobs, len(runs))} processes", file=sys.stderr)
-    with closing(run_local(runs, resume=resume, jobs=jobs, imports=imports,
-                           progress=progress, on_start=started)) as outcomes:
+    if executor == "ray":
+        from safeguards.ray_executor import run_ray
+
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        print(f"{len(runs)} runs as tasks on {where}", file=sys.stderr)
+        outcomes = run_ray(runs, resume=resume, address=address, jobs=jobs, imports=imports,
+                           max_retries=max_retries)
+        parallel = True
+    else:
+        jobs = jobs or 1
+        parallel = jobs > 1 and len(runs) > 1
+        if parallel:
+            print(f"{len(runs)} runs on {min(jobs, len(runs))} processes", file=sys.stderr)
+        outcomes = run_local(runs, resume=resume, jobs=jobs, imports=imports,
+                             progress=progress, on_start=started)
+    with closing(outcomes):
         return _print_outcomes(outcomes, len(runs), parallel)
 
 
