@@ -142,14 +142,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
         model_source(args.model)
         experiment.model = args.model
     require_llm_extra()
+    from safeguards.llm.distributed import is_main_process, num_processes
     from safeguards.llm.train import train_llm
 
     run_root = args.run_dir or f"runs/{experiment.name}"
-    print(f"{experiment.name}: {len(experiment.stages)} stages, methods "
-          f"{', '.join(args.methods or experiment.methods)}, model {experiment.model} -> "
-          f"{run_root}", file=sys.stderr)
+    main = is_main_process()  # under torchrun / accelerate launch, the main process speaks
+    if main:
+        processes = f" on {num_processes()} processes" if num_processes() > 1 else ""
+        print(f"{experiment.name}: {len(experiment.stages)} stages, methods "
+              f"{', '.join(args.methods or experiment.methods)}, model {experiment.model} -> "
+              f"{run_root}{processes}", file=sys.stderr)
     train_llm(experiment, run_root, methods=args.methods, resume=args.resume,
-              progress=not args.no_progress, report=print)
+              progress=not args.no_progress, report=print if main else None)
     return 0
 
 

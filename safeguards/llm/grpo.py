@@ -93,8 +93,9 @@ class SafeguardGRPOTrainer(GRPOTrainer):
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         super()._save_checkpoint(model, trial)
+        self.accelerator.wait_for_everyone()  # every process has written its part (RNG states)
         folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-        if folder.is_dir():
+        if self.accelerator.is_main_process and folder.is_dir():
             write_atomic(folder / COMPLETE_MARKER, f"{self.state.global_step}\n")
 
 

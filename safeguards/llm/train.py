@@ -4,8 +4,9 @@ For each method of an :class:`~safeguards.llm.config.LLMExperiment` (``progressi
 ``final_spec``, ``no_finetune``) :func:`run_method` writes a run directory::
 
     config.json            the resolved experiment and the method
-    metrics.jsonl / .csv   one row per GRPO step: stage, mean reward, violation rate of the stage's
-                           spec and of every rule, completion length, loss, KL, seconds
+    metrics.jsonl / .csv   one row per GRPO step: stage, mean reward, completions judged,
+                           violation rate of the stage's spec and of every rule, completion
+                           length, loss, KL, seconds
     stage-K/trainer/       TRL checkpoints of stage K (``checkpoint-N``, marked complete)
     stage-K/final/         the model after stage K (``save_pretrained``; renamed into place)
     stage-K/eval.json      the held-out evaluation after stage K
@@ -17,6 +18,9 @@ stage's model (``"previous"``).  A killed run resumes (``resume=True``) from the
 checkpoint of the unfinished stage, with TRL restoring optimizer, scheduler and RNG states;
 metrics logged after that checkpoint are dropped and recomputed.
 
+Several processes (``torchrun --nproc_per_node N -m safeguards llm train``) train one run: see
+:mod:`safeguards.llm.distributed`.
+
 Per-rule violation rates use one monitor per rule (a trace can break several rules; the
 conjunction's monitor stops at the first), read from the same labeler trace as the reward.
 """
@@ -27,6 +31,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -36,6 +41,9 @@ from safeguards.errors import SafeguardsError
 from safeguards.files import write_atomic
 from safeguards.compiler import load_safeguard
 from safeguards.llm.config import LLMExperiment, make_labeler
+from safeguards.llm.distributed import (
+    gather, is_main_process, main_process_first, num_processes, wait_for_everyone,
+)
 from safeguards.llm.rewards import completion_text, make_reward_func, violated_rules
 from safeguards.runs import Progress, RunDir, read_metrics
 
@@ -182,7 +190,7 @@ class _StepLog:
 
 def _metric_fields(rules: Sequence[str]) -> tuple[str, ...]:
     return ("method", "stage", "spec", "stage_step", "step", "reward_mean", "reward_std",
-            "violation_rate", *(f"violated/{r}" for r in rules), "completion_length",
+            "completions", "violation_rate", *(f"violated/{r}" for r in rules), "completion_length",
             "clipped_ratio", "loss", "kl", "entropy", "step_seconds")
 
 
@@ -235,12 +243,14 @@ def _train_stage(*, experiment: LLMExperiment, method: str, index: int, spec: Sa
                    **kw: Any) -> None:
             if not logs or "reward" not in logs:
                 return
-            judged, seen.judged = seen.judged, []
+            judged, seen.judged = gather(seen.judged), []  # every process's completions
+            if not is_main_process():
+                return
             n = max(1, len(judged))
             row = {"method": method, "stage": index + 1, "spec": spec.name,
                    "stage_step": state.global_step, "step": offset + state.global_step,
                    "reward_mean": logs.get("reward"), "reward_std": logs.get("reward_std"),
-                   "violation_rate": sum(bool(j & stage_rules) for j in judged) / n,
+                   "completions": len(judged), "violation_rate": sum(bool(j & stage_rules) for j in judged) / n,
                    **{f"violated/{r}": sum(r in j for j in judged) / n for r in judge.rules},
                    "completion_length": logs.get("completions/mean_length"),
                    "clipped_ratio": logs.get("completions/clipped_ratio"),
@@ -253,7 +263,7 @@ def _train_stage(*, experiment: LLMExperiment, method: str, index: int, spec: Sa
     model.config._name_or_path = reference  # TRL builds its KL reference model from this path
     args = GRPOConfig(
         output_dir=os.fspath(stage_dir / "trainer"), max_steps=steps,
-        per_device_train_batch_size=settings.prompts_per_step * settings.num_generations,
+        per_device_train_batch_size=_per_process_batch(settings),
         num_generations=settings.num_generations, gradient_accumulation_steps=1,
         max_completion_length=settings.max_completion_length,
         learning_rate=settings.learning_rate, lr_scheduler_type="constant",
@@ -264,7 +274,8 @@ def _train_stage(*, experiment: LLMExperiment, method: str, index: int, spec: Sa
         dataloader_num_workers=0)
     processors: Callable[[], list[Any]] | None = None
     if settings.shield:
-        shield = make_shield(spec, labeler, tokenizer, settings.max_completion_length)
+        with main_process_first():  # the others load the token index it cached
+            shield = make_shield(spec, labeler, tokenizer, settings.max_completion_length)
 
         def fresh_shield() -> list[Any]:
             shield.reset()
@@ -280,6 +291,19 @@ def _train_stage(*, experiment: LLMExperiment, method: str, index: int, spec: Sa
     checkpoint = last_complete_checkpoint(stage_dir / "trainer")
     trainer.train(resume_from_checkpoint=os.fspath(checkpoint) if checkpoint else None)
     return trainer.model
+
+
+def _per_process_batch(settings: Any) -> int:
+    """Completions each process generates per step: the step's batch (``prompts_per_step`` x
+    ``num_generations``) split over the processes, so that a step is the same with any number
+    of them."""
+    total, processes = settings.prompts_per_step * settings.num_generations, num_processes()
+    if total % processes:
+        raise SafeguardsError(f"a step's {total} completions (prompts_per_step x "
+                              f"num_generations) do not split over {processes} processes\n"
+                              "hint: make prompts_per_step x num_generations a multiple of "
+                              "the number of processes")
+    return total // processes
 
 
 # -- a method -----------------------------------------------------------------------------------
@@ -329,7 +353,7 @@ def run_method(experiment: LLMExperiment, method: str, run_dir: str | os.PathLik
     labeler = make_labeler(experiment.labeler)
     judge = RuleJudge(safeguards, labeler)
     run = RunDir(run_dir, fields=_metric_fields(judge.rules))
-    with run.lock():
+    with run.lock() if is_main_process() else nullcontext():  # the main process writes
         return _train_method(experiment, method, run, safeguards, labeler, judge,
                              resume=resume, progress=progress, callbacks=callbacks)
 
@@ -351,23 +375,28 @@ def _train_method(experiment: LLMExperiment, method: str, run: RunDir,
         if previous is not None and previous != json.loads(json.dumps(config)):
             raise SafeguardsError(f"{run.path} holds a run of another configuration\nhint: "
                                   "resume with the same file, or choose another --run-dir")
-    run.write_config(config)
     stages = experiment.method_stages(method)
     stage_dirs = [run.path / f"stage-{k + 1}" for k in range(len(stages))]
     done = _resume_point(stage_dirs, [s.steps for s in stages]) if resume else 0
-    kept = [r for r in read_metrics(run.path) if int(r["step"]) <= done] if resume else []
-    run.start_metrics()
-    for row in kept:
-        run.log(row)
+    main = is_main_process()
+    wait_for_everyone()  # every process has looked at the folder before the main one writes
+    kept = []
+    if main:
+        run.write_config(config)
+        kept = [r for r in read_metrics(run.path) if int(r["step"]) <= done] if resume else []
+        run.start_metrics()
+        for row in kept:
+            run.log(row)
 
     started = time.perf_counter()
     base = model_location(experiment.model)
     tokenizer = load_tokenizer(base)
     stage_specs = safeguards if method == "progressive" else safeguards[-1:]
     evals: list[dict[str, Any]] = []
-    bar = Progress(sum(s.steps for s in stages), enabled=progress, desc=method, initial=len(kept))
+    bar = Progress(sum(s.steps for s in stages), enabled=progress and main, desc=method,
+                   initial=len(kept))
     try:
-        if not stages:
+        if not stages and main:
             evals.append(evaluate(load_model(base), tokenizer, experiment, safeguards=safeguards,
                                   labeler=labeler, label="no fine-tuning"))
         current, offset = base, 0
@@ -384,12 +413,14 @@ def _train_method(experiment: LLMExperiment, method: str, run: RunDir,
                     judge=judge, labeler=labeler, stage_dir=stage_dir, run=run, progress=bar,
                     callbacks=callbacks)
                 model.eval()
-                _save_model_atomically(model, tokenizer, stage_dir / "final")
-                result = evaluate(model, tokenizer, experiment, safeguards=safeguards,
-                                  labeler=labeler, label=f"after stage {k + 1} ({sg.name})")
-                result.update(stage=k + 1, spec=sg.name, steps=stage.steps)
-                write_atomic(eval_path, json.dumps(result, indent=1) + "\n")
-                shutil.rmtree(stage_dir / "trainer", ignore_errors=True)
+                if main:
+                    _save_model_atomically(model, tokenizer, stage_dir / "final")
+                    result = evaluate(model, tokenizer, experiment, safeguards=safeguards,
+                                      labeler=labeler, label=f"after stage {k + 1} ({sg.name})")
+                    result.update(stage=k + 1, spec=sg.name, steps=stage.steps)
+                    write_atomic(eval_path, json.dumps(result, indent=1) + "\n")
+                    shutil.rmtree(stage_dir / "trainer", ignore_errors=True)
+                wait_for_everyone()  # the model and the evaluation are on disk
             evals.append(json.loads(eval_path.read_text(encoding="utf-8")))
             current, offset = os.fspath(stage_dir / "final"), offset + stage.steps
     finally:
@@ -398,7 +429,8 @@ def _train_method(experiment: LLMExperiment, method: str, run: RunDir,
     result = {"method": method, "model": experiment.model, "seed": experiment.seed,
               "steps": sum(s.steps for s in stages), "evaluations": evals,
               "wall_seconds_this_session": round(time.perf_counter() - started, 1)}
-    run.write_result(result)
+    if main:
+        run.write_result(result)
     return result
 
 
