@@ -165,8 +165,7 @@ def render(data: dict[str, Any]) -> str:
         f"largest memory growth {fmt(worst_mb, 0)} MB.", "",
         md_table(["input", "case", "cases", "result", "error", "crash", "killed", "max s",
                   "max MB"], table),
-        "", "Command: `python benchmarks/bench_hostile.py`" + (" --quick" if meta["seeds"] == 1
-                                                              else "") + ".",
+        "", f"Command: `python benchmarks/bench_hostile.py{' --quick' if meta['seeds'] == 1 else ''}`.",
     ])
 
 

@@ -78,7 +78,21 @@ def _connect(ray: Any, address: str | None, jobs: int | None) -> None:
     try:
         ray.init(address=address or None, **options)
     except ConnectionError as exc:
-        raise RayUnavailable(f"cannot join the Ray cluster at {address}: {exc}") from None
+        hint = ""
+        if "InvalidAuthToken" in _causes(exc):
+            hint = ("\nhint: the cluster uses token authentication: set RAY_AUTH_MODE=token "
+                    "(the token is read from ~/.ray/auth_token or RAY_AUTH_TOKEN)")
+        raise RayUnavailable(f"cannot join the Ray cluster at {address}: {exc}{hint}") from None
+
+
+def _causes(exc: BaseException) -> str:
+    """The messages of an exception and of the exceptions that caused it."""
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 10:
+        parts.append(f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    return "\n".join(parts)
 
 
 def _sees(path: str, token: str) -> bool:

@@ -165,3 +165,12 @@ def test_bench_hostile_quick(tmp_path: Path) -> None:
     assert (tmp_path / "hostile_quick.md").read_text().startswith("# Hostile-input benchmark")
     assert {r["input"] for r in data["cases"]} == {"spec", "trace", "config"}
     assert all(r["outcome"] in ("result", "error") for r in data["cases"])
+
+
+def test_bench_scale_quick(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    _run("bench_scale.py", tmp_path)
+    data = json.loads((tmp_path / "scale_quick.json").read_text())
+    assert (tmp_path / "scale_quick.md").read_text().startswith("# Scale-out benchmark")
+    assert data["scaling"]["metrics_identical"] and data["two_nodes"]["metrics_identical"]
+    assert data["two_nodes"]["nodes"] == 2
