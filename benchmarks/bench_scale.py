@@ -11,7 +11,8 @@ Measured side by side in one run on this machine:
 a. **Per-task overhead**: ``--tiny`` tiny curriculum runs (one episode of at most 5 steps, no
    test) one after another in this process, on a pool of 2 processes, and as Ray tasks on a
    local 2-CPU Ray instance; plus the same number of empty Ray tasks.
-b. **1 -> 2 workers**: 4 tabular runs of a real budget (``--episodes`` per stage, 3 stages) with
+b. **1 -> 2 workers**: 4 tabular runs of the paper's budget (``--episodes`` per stage, 3 stages,
+   at most 1,000 steps an episode) with
    1 process, 2 processes and Ray on 2 CPUs: wall time and speed-up; metrics identical.
 c. **Two nodes**: a Ray cluster of two nodes on this machine (``ray start --head`` and
    ``ray start --address``, one CPU each) runs the runs of (b); nodes seen, wall time, metrics
@@ -106,11 +107,11 @@ def scaling(tmp: Path, episodes: int) -> dict[str, Any]:
     from safeguards.ray_executor import run_ray
 
     n = 4
-    one, _ = _timed(run_local(_runs(tmp / "b-1", n, episodes, 200, 20), progress=False))
-    two, _ = _timed(run_local(_runs(tmp / "b-2", n, episodes, 200, 20), jobs=2, progress=False))
+    one, _ = _timed(run_local(_runs(tmp / "b-1", n, episodes, 1000, 100), progress=False))
+    two, _ = _timed(run_local(_runs(tmp / "b-2", n, episodes, 1000, 100), jobs=2, progress=False))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        remote, _ = _timed(run_ray(_runs(tmp / "b-ray", n, episodes, 200, 20)))
+        remote, _ = _timed(run_ray(_runs(tmp / "b-ray", n, episodes, 1000, 100)))
     finally:
         ray.shutdown()
     return {"runs": n, "episodes_per_stage": episodes, "stages": len(SPECS),
@@ -140,7 +141,7 @@ def two_nodes(tmp: Path, episodes: int) -> dict[str, Any]:
         _ray_cli("start", f"--address={address}", "--num-cpus=1", "--disable-usage-stats",
                  env=env)
         n = 4
-        wall, _ = _timed(run_ray(_runs(tmp / "c-ray", n, episodes, 200, 20), address=address))
+        wall, _ = _timed(run_ray(_runs(tmp / "c-ray", n, episodes, 1000, 100), address=address))
         nodes = len([node for node in ray.nodes() if node.get("Alive")])
         ray.shutdown()
     finally:
@@ -213,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--tiny", type=int, default=1000, help="tiny runs for (a) (1000)")
-    parser.add_argument("--episodes", type=int, default=500,
-                        help="episodes per stage for (b) and (c) (500)")
+    parser.add_argument("--episodes", type=int, default=1666,
+                        help="episodes per stage for (b) and (c) (1666: the paper's budget)")
     parser.add_argument("--llm-steps", type=int, default=4, help="GRPO steps for (d) (4)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
