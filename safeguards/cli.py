@@ -538,9 +538,10 @@ def _add_learning_commands(commands: Any) -> None:
     train_cmd.add_argument("--spec", required=True, metavar="SPEC",
                            help="spec file, shipped spec name (minecraft/safeguard3) or LTL "
                                 "formula")
-    train_cmd.add_argument("--learner", choices=("tabular", "ppo"), default="tabular",
-                           help="tabular Q-learning (default) or PPO from pixels "
-                                "(Stable-Baselines3)")
+    train_cmd.add_argument("--learner", choices=("tabular", "ppo", "rllib_ppo"),
+                           default="tabular",
+                           help="tabular Q-learning (default), PPO from pixels "
+                                "(Stable-Baselines3), or PPO on RLlib")
     train_cmd.add_argument("--episodes", type=_count, default=None, metavar="N",
                            help="training episodes (tabular; default: 1000)")
     train_cmd.add_argument("--frames", type=_positive, default=None, metavar="N",
@@ -690,19 +691,19 @@ def _slug(text: str) -> str:
 def _train_experiment(args: argparse.Namespace, env_kwargs: dict[str, Any]
                       ) -> tuple[dict[str, Any], str]:
     """The one-stage experiment of ``safeguards train`` (as parsed data) and its method."""
-    ppo = args.learner == "ppo"
+    ppo = args.learner in ("ppo", "rllib_ppo")
     misplaced = [option for option, value, wanted in (
-        ("--episodes", args.episodes, "tabular"), ("--transfer", args.transfer, "tabular"),
-        ("--frames", args.frames, "ppo")) if value is not None and args.learner != wanted]
+        ("--episodes", args.episodes, False), ("--transfer", args.transfer, False),
+        ("--frames", args.frames, True)) if value is not None and ppo != wanted]
     if misplaced:
         args.subparser.error(f"{misplaced[0]} is an option of --learner "
-                             f"{'tabular' if ppo else 'ppo'}")
+                             f"{'tabular' if ppo else 'ppo (or rllib_ppo)'}")
     if ppo and args.frames is None:
-        args.subparser.error("--learner ppo needs --frames N (agent steps)")
+        args.subparser.error(f"--learner {args.learner} needs --frames N (agent steps)")
     if ppo and args.baseline == "intrinsic_fear":
         args.subparser.error("--baseline intrinsic_fear is tabular only")
     transfer = "reuse" if ppo else args.transfer or "paper"
-    method = args.baseline or ("ppo" if ppo else transfer)
+    method = args.baseline or (args.learner if ppo else transfer)
     options: dict[str, Any] = {"baseline": args.baseline} if args.baseline else \
         {"transfer": transfer}
     stage = {"env": args.env, "env_kwargs": env_kwargs, "spec": args.spec}

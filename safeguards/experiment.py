@@ -599,9 +599,12 @@ def _learners() -> tuple[str, ...]:
 
 
 def _other_budgets(learner: str) -> dict[str, str]:
-    """The budget keys of the other learners -> their names."""
-    return {_learner(name).budget: name for name in _learners()
-            if _learner(name).budget != _learner(learner).budget}
+    """The budget keys of the other learners -> the first learner of each."""
+    others: dict[str, str] = {}
+    for name in _learners():
+        if _learner(name).budget != _learner(learner).budget:
+            others.setdefault(_learner(name).budget, name)
+    return others
 
 
 def _settings_keys(c: Checker, table: Mapping[str, Any], path: tuple[Any, ...], where: str,

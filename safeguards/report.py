@@ -133,7 +133,9 @@ class Run:
                         dtype=bool)
 
     def value_s0(self) -> np.ndarray:
-        return np.array([float(r.get("value_s0", math.nan)) for r in self.rows], dtype=float)
+        """Per episode: the value of its first state (NaN where the learner logs none)."""
+        values = [r.get("value_s0") for r in self.rows]
+        return np.array([math.nan if v is None else float(v) for v in values], dtype=float)
 
     def task_returns(self) -> np.ndarray:
         """Per episode: the task reward (``task_return``, else ``return``)."""
@@ -192,7 +194,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
         stage_names = [_spec_name(s.get("spec", "")) for s in stages]
         stage_episodes: list[int] = []
         stage_frames: list[int] = []
-        if config.get("learner") == "ppo":
+        if config.get("learner") in ("ppo", "rllib_ppo"):  # budgets in agent steps
             stage_frames = [int(s.get("frames", 0)) for s in stages]
         else:
             stage_episodes = [int(s.get("episodes", 0)) for s in stages]

@@ -15,6 +15,7 @@ STAGE = {"tabular": '[[stages]]\nenv = "safeguards/Minecraft-L1-v0"\nspec = "G !
                     'episodes = 3\n',
          "ppo": '[[stages]]\nenv = "safeguards/DoomSafeRL-v0"\nspec = "G !lava"\n'
                 'frames = 512\n'}
+STAGE["rllib_ppo"] = STAGE["ppo"]
 #: A valid value for the settings whose default TOML cannot write (None).
 VALUES = {"labeler": "safeguards.envs.gridworld.minecraft:MinecraftLabeler", "max_steps": 50,
           "transfer_ent_coef": 0.03}

@@ -318,7 +318,7 @@ def test_load_model_unpickles_nothing_from_the_file(saved_agent: Path, tmp_path:
 def test_a_ppo_checkpoint_names_a_model_file_of_its_run_dir(model: str, message: str,
                                                             saved_agent: Path,
                                                             tmp_path: Path) -> None:
-    from safeguards.learn.deep import _check_deep_checkpoint, _plan
+    from safeguards.learn.deep import _check_deep_checkpoint, plan_of
 
     config = _deep_config()
     run = RunDir(tmp_path / "run")
@@ -332,4 +332,4 @@ def test_a_ppo_checkpoint_names_a_model_file_of_its_run_dir(model: str, message:
             "frames": 32, "model": model if model not in ("symlink", "missing")
             else "checkpoint-32.zip"}
     with pytest.raises(RunDirError, match=message):
-        _check_deep_checkpoint(run, meta, config, _plan(config))
+        _check_deep_checkpoint(run, meta, config, plan_of(config))

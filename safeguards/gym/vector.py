@@ -192,6 +192,9 @@ class SafeguardVectorWrapper(VectorWrapper):
                  label_reset: bool = False,
                  missing_props: Literal["error", "warn"] = "error",
                  gamma: float = 0.99) -> None:
+        if not isinstance(env, VectorEnv):  # gymnasium < 1.3 only asserts it
+            raise TypeError(f"SafeguardVectorWrapper wraps a gymnasium.vector.VectorEnv, not a "
+                            f"{type(env).__name__}; for one environment use SafeguardWrapper")
         super().__init__(env)
         n = self.num_envs
         if isinstance(labeler, (list, tuple)):

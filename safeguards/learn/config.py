@@ -37,7 +37,7 @@ from pydantic.dataclasses import dataclass
 from safeguards.config import SCHEMA, at_least, in_range, module_name, one_of, positive
 from safeguards.runs import to_json
 
-__all__ = ["Stage", "CurriculumConfig", "DeepStage", "DeepConfig", "LearnerConfig",
+__all__ = ["Stage", "CurriculumConfig", "DeepStage", "DeepConfig", "RLlibConfig", "LearnerConfig",
            "STRUCTURAL", "settings_of", "TRANSFERS", "BASELINES", "UPDATES", "REWARDS",
            "FALLBACKS", "DEEP_TRANSFERS", "DEEP_BASELINES", "LearningRate", "Probability"]
 
@@ -306,8 +306,30 @@ class DeepConfig:
         return cls(**{**values, "stages": _stages(DeepStage, data["stages"])})
 
 
-#: Either learner's configuration.
-LearnerConfig = CurriculumConfig | DeepConfig
+@dataclass(config=SCHEMA)
+class RLlibConfig(DeepConfig):
+    """A PPO progressive-safeguards run on RLlib (``learner = "rllib_ppo"``): the settings of
+    :class:`DeepConfig`, mapped to RLlib's PPO (``n_steps`` x ``n_envs`` agent steps a training
+    batch, ``batch_size`` a minibatch, ``n_epochs`` passes, ...), plus the env runners."""
+
+    num_env_runners: Annotated[int, at_least(0)] = 0
+    """Env-runner processes sampling in parallel, ``n_envs`` environments each (0: sample in
+    the learner's process)."""
+
+    learner: ClassVar[str] = "rllib_ppo"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.load_optimizer:
+            raise ValueError("load_optimizer is not available with rllib_ppo: every stage "
+                             "starts a fresh optimizer (the paper's setting)")
+        if self.n_envs * self.n_steps % max(1, self.num_env_runners):
+            raise ValueError(f"n_envs * n_steps ({self.n_envs * self.n_steps}) must split "
+                             f"evenly over num_env_runners ({self.num_env_runners})")
+
+
+#: Any learner's configuration.
+LearnerConfig = CurriculumConfig | DeepConfig | RLlibConfig
 
 
 def settings_of(kind: type) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ learner    configuration (:mod:`safeguards.learn.config`)   run by
 =========  ===============================================  =====================================
 tabular    :class:`CurriculumConfig`                         :mod:`safeguards.learn.tabular`
 ppo        :class:`DeepConfig`                               :mod:`safeguards.learn.deep`
+rllib_ppo  :class:`RLlibConfig`                              :mod:`safeguards.learn.rllib_ppo`
 =========  ===============================================  =====================================
 
 A new learner adds its configuration class and one :data:`LEARNERS` entry; experiment files
@@ -24,7 +25,7 @@ from typing import Any, Callable
 
 from safeguards.learn.config import (
     BASELINES, DEEP_BASELINES, DEEP_TRANSFERS, TRANSFERS, CurriculumConfig, DeepConfig,
-    DeepStage, Stage,
+    DeepStage, RLlibConfig, Stage,
 )
 
 __all__ = ["Learner", "LEARNERS", "learner_of", "run_curriculum"]
@@ -56,6 +57,8 @@ def _learners() -> dict[str, Learner]:
                            "safeguards.learn.tabular:run_tabular_curriculum"),
         "ppo": Learner("ppo", DeepConfig, DeepStage, "frames", DEEP_TRANSFERS, DEEP_BASELINES,
                        "safeguards.learn.deep:run_deep_curriculum"),
+        "rllib_ppo": Learner("rllib_ppo", RLlibConfig, DeepStage, "frames", DEEP_TRANSFERS,
+                             DEEP_BASELINES, "safeguards.learn.rllib_ppo:run_rllib_curriculum"),
     }
 
 
@@ -64,9 +67,9 @@ LEARNERS: dict[str, Learner] = _learners()
 
 
 def learner_of(config: Any) -> Learner:
-    """The learner of a configuration object."""
+    """The learner of a configuration object (its class, not a base class of it)."""
     for learner in LEARNERS.values():
-        if isinstance(config, learner.config):
+        if type(config) is learner.config:
             return learner
     raise TypeError(f"no learner takes a {type(config).__name__}; configurations: "
                     + ", ".join(learner.config.__name__ for learner in LEARNERS.values()))

@@ -75,13 +75,12 @@ from safeguards.learn.common import (
 )
 from safeguards.learn.config import DeepConfig, DeepStage
 from safeguards.learn.deep_envs import product_env
-from safeguards.learn.sb3_callbacks import (
-    Counters, EpisodeMetrics, EpisodeTally, PeriodicCheckpoint,
-)
+from safeguards.learn.episodes import Counters, evaluate_policy
+from safeguards.learn.sb3_callbacks import EpisodeMetrics, PeriodicCheckpoint
 from safeguards.runs import METRIC_FIELDS, Progress, RunDir, RunDirError, read_metrics, to_json
 
-__all__ = ["run_deep_curriculum", "DeepResult", "DEEP_METRIC_FIELDS", "begin_stage",
-           "new_model", "load_model", "evaluate_policy"]
+__all__ = ["run_deep_curriculum", "DeepResult", "DEEP_METRIC_FIELDS", "DeepPlan", "begin_stage",
+           "new_model", "load_model", "plan_of", "resolved_config", "stage_seed", "deep_result"]
 
 CHECKPOINT_VERSION = 1
 #: ``metrics.csv`` columns of a deep run: the tabular ones and what PPO adds.
@@ -89,7 +88,7 @@ DEEP_METRIC_FIELDS = (*METRIC_FIELDS, "task_return", "violations_final", "frames
 
 
 @dataclass
-class _Plan(Plan):
+class DeepPlan(Plan):
     """The PPO learner's plan: what the policy observes, the penalty, termination."""
 
     observe: bool
@@ -97,14 +96,15 @@ class _Plan(Plan):
     terminate_on_violation: bool
 
 
-def _plan(config: DeepConfig) -> _Plan:
+def plan_of(config: DeepConfig) -> DeepPlan:
+    """The stages, final spec and product-MDP settings a configuration trains with."""
     final_spec, test_env, test_kwargs = final_target(config)
     observe, penalty, terminate = (config.observe_safeguard, config.violation_penalty,
                                    config.terminate_on_violation)
     if config.baseline == "no_safeguard":  # the final spec is only monitored
         observe, penalty, terminate = False, 0.0, False
     transfer = config.transfer if config.baseline is None else "reset"
-    return _Plan(planned_stages(config, "frames"), final_spec, test_env, test_kwargs, transfer,
+    return DeepPlan(planned_stages(config, "frames"), final_spec, test_env, test_kwargs, transfer,
                  observe, penalty, terminate)
 
 
@@ -134,10 +134,12 @@ class DeepResult(ViolationTotals):
     checkpoint), the tests included."""
     train_seconds: float
     """Of which training."""
+    learner: str = "ppo"
+    """``ppo`` (Stable-Baselines3) or ``rllib_ppo``."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(learner="ppo", train_violations=self.train_violations,
+        data.update(train_violations=self.train_violations,
                     train_violations_final=self.train_violations_final,
                     wall_seconds=round(self.wall_seconds, 3),
                     train_seconds=round(self.train_seconds, 3))
@@ -231,7 +233,7 @@ def _model_bytes(model: PPO) -> bytes:
 # -- environments ------------------------------------------------------------------------------
 
 def _vec_env(stage: DeepStage, spec: Safeguard, final_sg: Safeguard, labeler: Labeler,
-             plan: _Plan, config: DeepConfig, pad_to: int, seed: int) -> DummyVecEnv:
+             plan: DeepPlan, config: DeepConfig, pad_to: int, seed: int) -> DummyVecEnv:
     make = partial(product_env, partial(make_env, stage.env_id, stage.env_kwargs), spec=spec,
                    final_spec=final_sg, labeler=labeler, observe=plan.observe, pad_to=pad_to,
                    violation_penalty=plan.violation_penalty,
@@ -242,40 +244,20 @@ def _vec_env(stage: DeepStage, spec: Safeguard, final_sg: Safeguard, labeler: La
     return env
 
 
-def _seed(seed: int, purpose: int, *index: int) -> int:
+def stage_seed(seed: int, purpose: int, *index: int) -> int:
     """A seed for a purpose (1: stage environments, 2: test, 3: networks, 4: noise)."""
     return int(np.random.SeedSequence([seed, purpose, *index]).generate_state(1)[0] % 2**31)
 
 
-def evaluate_policy(model: PPO, make: Callable[[], Any], *, episodes: int, deterministic: bool,
-                    seed: int) -> dict[str, Any]:
-    """Run ``episodes`` episodes of ``model`` on the environment ``make()`` builds (the final
-    spec's product MDP, violations ending the episode) and summarise them: success = no
-    violation of the final spec; ``mean_return`` is the task reward (without penalties)."""
-    env = make()
-    tallies = []
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed + k)
-        tally, done = EpisodeTally(), False
-        while not done:
-            action, _ = model.predict(obs, deterministic=deterministic)
-            obs, reward, terminated, truncated, info = env.step(int(action))
-            tally.add(float(reward), info)
-            done = terminated or truncated
-        tallies.append(tally)
-    env.close()
-    violations = sum(t.violation_step_final is not None for t in tallies)
-    n = max(1, episodes)
-    return {"episodes": episodes, "deterministic": deterministic,
-            "successes": episodes - violations, "violations": violations,
-            "success_rate": (episodes - violations) / n, "violation_rate": violations / n,
-            "mean_return": float(np.mean([t.task_return for t in tallies])) if tallies else None,
-            "mean_length": float(np.mean([t.length for t in tallies])) if tallies else None}
+def _act(model: PPO, obs: Any, deterministic: bool) -> int:
+    action, _ = model.predict(obs, deterministic=deterministic)
+    return int(action)
 
 
 # -- the run -----------------------------------------------------------------------------------
 
-def _resolved_config(config: DeepConfig, plan: _Plan, pad_to: int) -> dict[str, Any]:
+def resolved_config(config: DeepConfig, plan: DeepPlan, pad_to: int) -> dict[str, Any]:
+    """What ``config.json`` records: the configuration and the plan resolved from it."""
     data = config.to_dict()
     data["method"] = config.method_name
     data["resolved"] = {"stages": [asdict(s) for s in plan.stages], "final_spec": plan.final_spec,
@@ -297,17 +279,17 @@ def run_deep_curriculum(config: DeepConfig, run_dir: str | os.PathLike[str], *,
     raising from it stops the run as a kill would)."""
     started = time.perf_counter()
     torch.set_num_threads(config.torch_threads)
-    plan = _plan(config)
+    plan = plan_of(config)
     stage_sgs = [load_safeguard(s.spec) for s in plan.stages]
     final_sg = load_safeguard(plan.final_spec)
     pad_to = max(sg.n_states for sg in [*stage_sgs, final_sg])
-    with open_run(run_dir, _resolved_config(config, plan, pad_to), resume,
+    with open_run(run_dir, resolved_config(config, plan, pad_to), resume,
                   fields=DEEP_METRIC_FIELDS) as (run, checkpoint):
         return _train_and_test(config, plan, run, checkpoint, stage_sgs, final_sg, pad_to,
                                started=started, progress=progress, on_episode=on_episode)
 
 
-def _train_and_test(config: DeepConfig, plan: _Plan, run: RunDir, checkpoint: Checkpoint | None,
+def _train_and_test(config: DeepConfig, plan: DeepPlan, run: RunDir, checkpoint: Checkpoint | None,
                     stage_sgs: Sequence[Safeguard], final_sg: Safeguard, pad_to: int, *,
                     started: float, progress: bool,
                     on_episode: Callable[[dict[str, Any]], None] | None) -> DeepResult:
@@ -364,16 +346,16 @@ def _train_and_test(config: DeepConfig, plan: _Plan, run: RunDir, checkpoint: Ch
         while counters.stage < len(plan.stages):
             k = counters.stage
             env = _vec_env(plan.stages[k], stage_sgs[k], final_sg, labeler, plan, config, pad_to,
-                           _seed(config.seed, 1, k, counters.episode))
+                           stage_seed(config.seed, 1, k, counters.episode))
             if model is None and model_file is not None:
                 model = _load_checkpoint_model(model_file, config, env, plan, meta)
             elif model is None:
-                model = new_model(config, env, observe=plan.observe, seed=_seed(config.seed, 3))
+                model = new_model(config, env, observe=plan.observe, seed=stage_seed(config.seed, 3))
             else:
                 model.set_env(env)
             if not stage_started and k > 0:  # deterministic: redone when resumed from here
                 model = begin_stage(model, config, plan.transfer, env, observe=plan.observe,
-                                    seed=_seed(config.seed, 3 if plan.transfer == "reset" else 4,
+                                    seed=stage_seed(config.seed, 3 if plan.transfer == "reset" else 4,
                                                k))
             stage_started = True
             remaining = int(ends[k]) - model.num_timesteps
@@ -403,18 +385,19 @@ def _train_and_test(config: DeepConfig, plan: _Plan, run: RunDir, checkpoint: Ch
             model = _load_checkpoint_model(model_file, config, spaces_env, plan, meta)
             spaces_env.close()
         assert model is not None  # trained here, or loaded from the checkpoint
-        test, stochastic = (evaluate_policy(model, make_test, episodes=config.test_episodes,
-                                            deterministic=greedy, seed=_seed(config.seed, 2))
+        test, stochastic = (evaluate_policy(partial(_act, model), make_test,
+                                            episodes=config.test_episodes,
+                                            deterministic=greedy, seed=stage_seed(config.seed, 2))
                             for greedy in (True, False))
     rows = read_metrics(run.path)
-    result = _result(config, run.path, rows, stage_ends, test, stochastic,
+    result = deep_result(config, run.path, rows, stage_ends, test, stochastic,
                      earlier_seconds + time.perf_counter() - started, train_seconds)
     run.write_result(result.to_dict())
     return result
 
 
 def _check_deep_checkpoint(run: RunDir, meta: Mapping[str, Any], config: DeepConfig,
-                           plan: _Plan) -> Path:
+                           plan: DeepPlan) -> Path:
     """Check a PPO checkpoint's metadata (:func:`check_checkpoint` and the stage ends, agent
     steps and model file); returns its model file, a regular file of the run directory."""
     check_checkpoint(run, meta, version=CHECKPOINT_VERSION, method=config.method_name,
@@ -436,7 +419,7 @@ def _check_deep_checkpoint(run: RunDir, meta: Mapping[str, Any], config: DeepCon
     return model_file
 
 
-def _load_checkpoint_model(path: Path, config: DeepConfig, env: DummyVecEnv, plan: _Plan,
+def _load_checkpoint_model(path: Path, config: DeepConfig, env: DummyVecEnv, plan: DeepPlan,
                            meta: Mapping[str, Any]) -> PPO:
     """:func:`load_model`, checked to be the agent the checkpoint names (its agent steps)."""
     model = load_model(path, config, env, observe=plan.observe)
@@ -446,9 +429,10 @@ def _load_checkpoint_model(path: Path, config: DeepConfig, env: DummyVecEnv, pla
     return model
 
 
-def _result(config: DeepConfig, path: Path, rows: Sequence[Mapping[str, Any]],
+def deep_result(config: DeepConfig, path: Path, rows: Sequence[Mapping[str, Any]],
             stage_ends: Sequence[int], test: dict[str, Any] | None,
             stochastic: dict[str, Any] | None, wall: float, train_seconds: float) -> DeepResult:
+    """The result of a deep run from its metrics rows, stage ends and tests."""
     def per_stage(key: str | None) -> list[int]:
         return [sum(1 for r in rows if r["stage"] == k and (key is None or r[key]))
                 for k in range(len(stage_ends))]
@@ -459,4 +443,4 @@ def _result(config: DeepConfig, path: Path, rows: Sequence[Mapping[str, Any]],
                       stage_episodes=per_stage(None), stage_violations=per_stage("violated"),
                       stage_violations_final=per_stage("violated_final"), test=test,
                       test_stochastic=stochastic, wall_seconds=wall,
-                      train_seconds=train_seconds)
+                      train_seconds=train_seconds, learner=config.learner)
