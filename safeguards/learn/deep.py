@@ -80,7 +80,8 @@ from safeguards.learn.sb3_callbacks import EpisodeMetrics, PeriodicCheckpoint
 from safeguards.runs import METRIC_FIELDS, Progress, RunDir, RunDirError, read_metrics, to_json
 
 __all__ = ["run_deep_curriculum", "DeepResult", "DEEP_METRIC_FIELDS", "DeepPlan", "begin_stage",
-           "new_model", "load_model", "plan_of", "resolved_config", "stage_seed", "deep_result"]
+           "new_model", "load_model", "plan_of", "resolved_config", "stage_seed", "deep_result",
+           "checked_labeler", "check_stage_ends"]
 
 CHECKPOINT_VERSION = 1
 #: ``metrics.csv`` columns of a deep run: the tabular ones and what PPO adds.
@@ -294,11 +295,7 @@ def _train_and_test(config: DeepConfig, plan: DeepPlan, run: RunDir, checkpoint:
                     started: float, progress: bool,
                     on_episode: Callable[[dict[str, Any]], None] | None) -> DeepResult:
     """:func:`run_deep_curriculum` in its run directory (locked), from ``checkpoint``."""
-    probe = make_env(plan.stages[0].env_id, plan.stages[0].env_kwargs)
-    labeler = resolve_labeler(config.labeler, probe)
-    probe.close()
-    for sg in {id(sg): sg for sg in [*stage_sgs, final_sg]}.values():
-        check_coverage(sg.props, labeler)
+    labeler = checked_labeler(config, plan, [*stage_sgs, final_sg])
 
     counters = Counters()
     stage_ends: list[int] = []
@@ -396,13 +393,22 @@ def _train_and_test(config: DeepConfig, plan: DeepPlan, run: RunDir, checkpoint:
     return result
 
 
-def _check_deep_checkpoint(run: RunDir, meta: Mapping[str, Any], config: DeepConfig,
-                           plan: DeepPlan) -> Path:
-    """Check a PPO checkpoint's metadata (:func:`check_checkpoint` and the stage ends, agent
-    steps and model file); returns its model file, a regular file of the run directory."""
-    check_checkpoint(run, meta, version=CHECKPOINT_VERSION, method=config.method_name,
-                     seed=config.seed, n_stages=len(plan.stages))
-    ends, frames, name = meta.get("stage_ends"), meta.get("frames"), meta.get("model")
+def checked_labeler(config: DeepConfig, plan: DeepPlan, safeguards: Sequence[Safeguard]
+                    ) -> Labeler:
+    """The run's labeler (the configuration's, else the first stage environment's own),
+    checked to label every proposition of ``safeguards``."""
+    probe = make_env(plan.stages[0].env_id, plan.stages[0].env_kwargs)
+    labeler = resolve_labeler(config.labeler, probe)
+    probe.close()
+    for sg in {id(sg): sg for sg in safeguards}.values():
+        check_coverage(sg.props, labeler)
+    return labeler
+
+
+def check_stage_ends(run: RunDir, meta: Mapping[str, Any]) -> None:
+    """A deep checkpoint's ``stage_ends``, ``frames`` and ``stage_started`` must be those of a
+    run at its ``stage`` (:func:`check_checkpoint` checked ``stage``)."""
+    ends, frames = meta.get("stage_ends"), meta.get("frames")
     counts: list[Any] = [*ends, frames] if isinstance(ends, list) else [None]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts) \
             or counts != sorted(counts) or len(counts) != meta["stage"] + 1 \
@@ -410,6 +416,16 @@ def _check_deep_checkpoint(run: RunDir, meta: Mapping[str, Any], config: DeepCon
         raise RunDirError(run.npz_path, f"stage_ends {ends!r}, frames {frames!r} and "
                           f"stage_started {meta.get('stage_started')!r} are not those of a "
                           f"run at stage {meta['stage']}")
+
+
+def _check_deep_checkpoint(run: RunDir, meta: Mapping[str, Any], config: DeepConfig,
+                           plan: DeepPlan) -> Path:
+    """Check a PPO checkpoint's metadata (:func:`check_checkpoint` and the stage ends, agent
+    steps and model file); returns its model file, a regular file of the run directory."""
+    check_checkpoint(run, meta, version=CHECKPOINT_VERSION, method=config.method_name,
+                     seed=config.seed, n_stages=len(plan.stages))
+    check_stage_ends(run, meta)
+    frames, name = meta["frames"], meta.get("model")
     if name != f"checkpoint-{frames}.zip":
         raise RunDirError(run.npz_path, f"model {name!r} is not checkpoint-{frames}.zip, a "
                           "file of the run directory")

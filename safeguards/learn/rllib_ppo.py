@@ -38,13 +38,11 @@ import numpy as np
 
 from safeguards.automata import Safeguard
 from safeguards.compiler import load_safeguard
-from safeguards.labels import check_coverage
-from safeguards.learn.common import (
-    Checkpoint, check_checkpoint, make_env, open_run, resolve_labeler,
-)
+from safeguards.learn.common import Checkpoint, check_checkpoint, open_run
 from safeguards.learn.config import RLlibConfig
 from safeguards.learn.deep import (
-    DEEP_METRIC_FIELDS, DeepPlan, DeepResult, deep_result, plan_of, resolved_config, stage_seed,
+    DEEP_METRIC_FIELDS, DeepPlan, DeepResult, check_stage_ends, checked_labeler, deep_result,
+    plan_of, resolved_config, stage_seed,
 )
 from safeguards.learn.episodes import Counters, EpisodeLog, EpisodeTally, evaluate_policy
 from safeguards.runs import Progress, RunDir, RunDirError, read_metrics
@@ -186,13 +184,7 @@ def _check_rllib_checkpoint(run: RunDir, meta: Mapping[str, Any], config: RLlibC
                             plan: DeepPlan, arrays: Mapping[str, np.ndarray]) -> None:
     check_checkpoint(run, meta, version=CHECKPOINT_VERSION, method=config.method_name,
                      seed=config.seed, n_stages=len(plan.stages))
-    ends, frames = meta.get("stage_ends"), meta.get("frames")
-    counts: list[Any] = [*ends, frames] if isinstance(ends, list) else [None]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts) \
-            or counts != sorted(counts) or len(counts) != meta["stage"] + 1 \
-            or not isinstance(meta.get("stage_started"), bool):
-        raise RunDirError(run.npz_path, f"stage_ends {ends!r} and frames {frames!r} are not "
-                          f"those of a run at stage {meta['stage']}")
+    check_stage_ends(run, meta)
     if not arrays and (meta["stage"] > 0 or meta["stage_started"]):
         raise RunDirError(run.npz_path, "it holds no network weights")
 
@@ -202,11 +194,7 @@ def _train_and_test(config: RLlibConfig, plan: DeepPlan, run: RunDir,
                     final_sg: Safeguard, pad_to: int, *, started: float, progress: bool,
                     on_episode: Callable[[dict[str, Any]], None] | None) -> DeepResult:
     """:func:`run_rllib_curriculum` in its run directory (locked), from ``checkpoint``."""
-    probe = make_env(plan.stages[0].env_id, plan.stages[0].env_kwargs)
-    labeler = resolve_labeler(config.labeler, probe)
-    probe.close()
-    for sg in {id(sg): sg for sg in [*stage_sgs, final_sg]}.values():
-        check_coverage(sg.props, labeler)
+    checked_labeler(config, plan, [*stage_sgs, final_sg])
 
     counters, stage_ends, stage_started = Counters(), [], False
     weights: dict[str, np.ndarray] = {}
