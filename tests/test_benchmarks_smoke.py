@@ -174,3 +174,13 @@ def test_bench_scale_quick(tmp_path: Path) -> None:
     assert (tmp_path / "scale_quick.md").read_text().startswith("# Scale-out benchmark")
     assert data["scaling"]["metrics_identical"] and data["two_nodes"]["metrics_identical"]
     assert data["two_nodes"]["nodes"] == 2
+
+
+def test_bench_rllib_quick(tmp_path: Path) -> None:
+    pytest.importorskip("ray.rllib")
+    pytest.importorskip("vizdoom")
+    _run("bench_rllib.py", tmp_path)
+    data = json.loads((tmp_path / "rllib_quick.json").read_text())
+    assert (tmp_path / "rllib_quick.md").read_text().startswith("# RLlib against")
+    assert set(data["median_steps_per_s"]) == {"sb3", "rllib_0", "rllib_1", "rllib_2"}
+    assert all(run["frames"] >= 256 and run["steps_per_s"] > 0 for run in data["runs"])

@@ -149,6 +149,14 @@ def _act(algo: Any, seed: int) -> Callable[[Any, bool], int]:
     return act
 
 
+def _episodes_of(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The tallies of the episodes an iteration finished (RLlib reports one item alone)."""
+    from safeguards.learn.rllib_env import EPISODES_KEY
+
+    items = result.get(EPISODES_KEY, [])
+    return [items] if isinstance(items, Mapping) else list(items)
+
+
 def run_rllib_curriculum(config: RLlibConfig, run_dir: str | os.PathLike[str], *,
                          resume: bool = False, progress: bool = True,
                          on_episode: Callable[[dict[str, Any]], None] | None = None
@@ -244,7 +252,7 @@ def _train_and_test(config: RLlibConfig, plan: DeepPlan, run: RunDir,
                 result = algo.train()["env_runners"]
                 steps = int(result.get("num_env_steps_sampled", 0))
                 frames += steps
-                for summary in result.get("safeguards/episodes", []):
+                for summary in _episodes_of(result):
                     episodes.log(EpisodeTally(**summary), frames)
                 episodes.advance(steps)
                 if config.checkpoint_every and frames - last_save >= config.checkpoint_every \
