@@ -1,6 +1,6 @@
-"""``safeguards llm train`` on two processes (``torchrun``, the launcher ``accelerate launch
---multi_gpu`` uses): one run directory written by the main process, the shield's token index
-built once and shared through the cache, every process's completions in the metrics."""
+"""``safeguards llm train`` on two processes (``torchrun`` and ``accelerate launch``): one run
+directory written by the main process, the shield's token index built once and shared through
+the cache, every process's completions in the metrics."""
 
 from __future__ import annotations
 
@@ -20,7 +20,17 @@ from tests.test_llm_train import CHAT_TEMPLATE, CONFIG  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def test_two_processes_train_one_run(tmp_path: Path) -> None:
+LAUNCHERS = {
+    "torchrun": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"],
+    # accelerate's --cpu flag starts one process; --multi_gpu starts torchrun's N, CPU or not
+    "accelerate": [str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu",
+                   "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+                   "--dynamo_backend", "no"],
+}
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_two_processes_train_one_run(tmp_path: Path, launcher: str) -> None:
     from tests.llm_tiny import tiny_model, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
@@ -32,8 +42,7 @@ def test_two_processes_train_one_run(tmp_path: Path) -> None:
         "checkpoint_every = 1\n", "checkpoint_every = 1\nshield = true\n"), encoding="utf-8")
     env = {**os.environ, "SAFEGUARDS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "-m", "safeguards", "llm", "train", str(config), "--run-dir", str(tmp_path / "runs"),
+        [*LAUNCHERS[launcher], "-m", "safeguards", "llm", "train", str(config), "--run-dir", str(tmp_path / "runs"),
          "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "on 2 processes" in done.stderr and "Traceback" not in done.stderr
