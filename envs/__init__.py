@@ -26,6 +26,7 @@ __all__ = ["SUITES", "register", "register_all", "make"]
 SUITES = {
     "safeguards/Minecraft": "safeguards.envs.gridworld.minecraft",
     "safeguards/Doom": "safeguards.envs.doom",
+    "safeguards/DrunkSpider": "safeguards.envs.spider",
 }
 
 

@@ -61,10 +61,14 @@ def at_least(lo: float) -> AfterValidator:
     return _constraint(lambda v: v >= lo, f"must be at least {lo:g}")
 
 
-def in_range(lo: float, hi: float, *, lo_open: bool = False) -> AfterValidator:
-    """``lo <= value <= hi`` (``lo < value`` if ``lo_open``): "must be in (0, 1]"."""
-    return _constraint(lambda v: (v > lo if lo_open else v >= lo) and v <= hi,
-                       f"must be in {'(' if lo_open else '['}{lo:g}, {hi:g}]")
+def in_range(lo: float, hi: float, *, lo_open: bool = False,
+             hi_open: bool = False) -> AfterValidator:
+    """``lo <= value <= hi`` (``lo < value`` if ``lo_open``, ``value < hi`` if ``hi_open``):
+    "must be in (0, 1]"."""
+    return _constraint(lambda v: (v > lo if lo_open else v >= lo) and (v < hi if hi_open
+                                                                       else v <= hi),
+                       f"must be in {'(' if lo_open else '['}{lo:g}, {hi:g}"
+                       f"{')' if hi_open else ']'}")
 
 
 def positive() -> AfterValidator:

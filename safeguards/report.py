@@ -168,6 +168,14 @@ def _spec_name(spec: str) -> str:
     return name[:-3] if name.endswith(".sg") else name
 
 
+def _budget_of(learner: Any) -> str:
+    """The budget unit of a learner's stages (``episodes`` for an unknown one)."""
+    from safeguards.learn.curriculum import LEARNERS
+
+    known = LEARNERS.get(learner) if isinstance(learner, str) else None
+    return known.budget if known is not None else "episodes"
+
+
 def load_run(path: str | os.PathLike[str]) -> Run:
     """Read one run directory (``metrics.jsonl``, and ``config.json`` / ``result.json`` when
     present); a damaged file is a :class:`ReportError` naming it."""
@@ -194,7 +202,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
         stage_names = [_spec_name(s.get("spec", "")) for s in stages]
         stage_episodes: list[int] = []
         stage_frames: list[int] = []
-        if config.get("learner") in ("ppo", "rllib_ppo"):  # budgets in agent steps
+        if _budget_of(config.get("learner")) == "frames":  # budgets in agent steps
             stage_frames = [int(s.get("frames", 0)) for s in stages]
         else:
             stage_episodes = [int(s.get("episodes", 0)) for s in stages]

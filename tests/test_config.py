@@ -16,9 +16,12 @@ STAGE = {"tabular": '[[stages]]\nenv = "safeguards/Minecraft-L1-v0"\nspec = "G !
          "ppo": '[[stages]]\nenv = "safeguards/DoomSafeRL-v0"\nspec = "G !lava"\n'
                 'frames = 512\n'}
 STAGE["rllib_ppo"] = STAGE["ppo"]
+STAGE["sqrl"] = 2 * '[[stages]]\nenv = "safeguards/DrunkSpider-v0"\nspec = "sqrl/no_fall"\n' \
+                    'frames = 64\n'
 #: A valid value for the settings whose default TOML cannot write (None).
 VALUES = {"labeler": "safeguards.envs.gridworld.minecraft:MinecraftLabeler", "max_steps": 50,
-          "transfer_ent_coef": 0.03}
+          "transfer_ent_coef": 0.03, "fail_weight": 0.75, "target_entropy": -1.5,
+          "hidden": [64, 64]}
 
 
 def _toml(value: object) -> str:

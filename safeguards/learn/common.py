@@ -23,7 +23,8 @@ from safeguards.learn.config import LearnerConfig
 from safeguards.runs import METRIC_FIELDS, RunDir, RunDirError
 
 __all__ = ["open_run", "Checkpoint", "check_checkpoint", "make_env", "resolve_labeler",
-           "final_target", "derive_seed", "ViolationTotals", "Plan", "planned_stages"]
+           "final_target", "derive_seed", "ViolationTotals", "Plan", "planned_stages",
+           "resolved_record"]
 
 
 Checkpoint = tuple[dict[str, Any], dict[str, np.ndarray]]
@@ -172,6 +173,21 @@ class Plan:
     test_env_id: str
     test_env_kwargs: dict[str, Any]
     transfer: str
+
+
+def resolved_record(config: Any, plan: Plan, **extra: Any) -> dict[str, Any]:
+    """What ``config.json`` records of a frames-budget learner: the configuration (its
+    ``to_dict``), the method's name, and the plan resolved from it (plus ``extra``)."""
+    from dataclasses import asdict
+
+    from safeguards.runs import to_json
+
+    data = config.to_dict()
+    data["method"] = config.method_name
+    data["resolved"] = {"stages": [asdict(s) for s in plan.stages], "final_spec": plan.final_spec,
+                        "test_env_id": plan.test_env_id, "test_env_kwargs": plan.test_env_kwargs,
+                        "transfer": plan.transfer, **extra}
+    return to_json(data)
 
 
 def planned_stages(config: LearnerConfig, budget: str) -> list[Any]:

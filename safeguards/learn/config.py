@@ -37,7 +37,8 @@ from pydantic.dataclasses import dataclass
 from safeguards.config import SCHEMA, at_least, in_range, module_name, one_of, positive
 from safeguards.runs import to_json
 
-__all__ = ["Stage", "CurriculumConfig", "DeepStage", "DeepConfig", "RLlibConfig", "LearnerConfig",
+__all__ = ["Stage", "CurriculumConfig", "DeepStage", "DeepConfig", "RLlibConfig", "SQRLConfig",
+           "LearnerConfig", "SQRL_TRANSFERS", "SQRL_BASELINES",
            "STRUCTURAL", "settings_of", "TRANSFERS", "BASELINES", "UPDATES", "REWARDS",
            "FALLBACKS", "DEEP_TRANSFERS", "DEEP_BASELINES", "LearningRate", "Probability"]
 
@@ -59,6 +60,12 @@ DeepTransfer = Literal["reuse", "reset"]
 #: ``no_safeguard``: task reward only, the final spec monitored (the paper's "baseline").
 DeepBaseline = Literal["no_safeguard", "scratch"]
 
+#: SQRL's methods (:mod:`safeguards.learn.sqrl`): what pre-training hands to fine-tuning and
+#: how fine-tuning stays safe.
+SQRLMethod = Literal["sqrl", "sac", "sac_lagrangian"]
+#: ``scratch``: SAC on the fine-tuning task only, for the whole budget.
+SQRLBaseline = Literal["scratch"]
+
 TRANSFERS: tuple[str, ...] = typing.get_args(Transfer)
 BASELINES: tuple[str, ...] = typing.get_args(Baseline)
 UPDATES: tuple[str, ...] = typing.get_args(Update)
@@ -66,6 +73,8 @@ REWARDS: tuple[str, ...] = typing.get_args(Reward)
 FALLBACKS: tuple[str, ...] = typing.get_args(Fallback)
 DEEP_TRANSFERS: tuple[str, ...] = typing.get_args(DeepTransfer)
 DEEP_BASELINES: tuple[str, ...] = typing.get_args(DeepBaseline)
+SQRL_TRANSFERS: tuple[str, ...] = typing.get_args(SQRLMethod)
+SQRL_BASELINES: tuple[str, ...] = typing.get_args(SQRLBaseline)
 
 #: A learning rate, in (0, 1].
 LearningRate = Annotated[float, in_range(0, 1, lo_open=True)]
@@ -213,8 +222,33 @@ class DeepStage:
     of ``n_envs * n_steps``."""
 
 
+class _FramesConfig:
+    """What the configurations of learners with stages in agent steps (:class:`DeepStage`)
+    share: the method's name and the JSON round trip."""
+
+    learner: ClassVar[str]
+
+    @property
+    def method_name(self) -> str:
+        return self.method or self.baseline or self.transfer  # type: ignore[attr-defined]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; a labeler object is written as ``"module:Class"``."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        data["stages"] = [asdict(s) for s in data["stages"]]
+        data["learner"] = self.learner
+        data["labeler"] = _labeler_name(data["labeler"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        """The inverse of :meth:`to_dict` (stages may be dicts)."""
+        values = {k: v for k, v in data.items() if k != "learner"}
+        return cls(**{**values, "stages": _stages(DeepStage, data["stages"])})
+
+
 @dataclass(config=SCHEMA)
-class DeepConfig:
+class DeepConfig(_FramesConfig):
     """A PPO progressive-safeguards run (Stable-Baselines3 PPO on the product MDP).
 
     Defaults follow Stable-Baselines3's Atari PPO settings except where the paper's VizDoom
@@ -283,27 +317,9 @@ class DeepConfig:
                              f"({self.n_envs * self.n_steps})")
 
     @property
-    def method_name(self) -> str:
-        return self.method or self.baseline or self.transfer
-
-    @property
     def rollout_frames(self) -> int:
         """Agent steps of one PPO rollout (the granularity of stages and checkpoints)."""
         return self.n_envs * self.n_steps
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; a labeler object is written as ``"module:Class"``."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["stages"] = [asdict(s) for s in self.stages]
-        data["learner"] = self.learner
-        data["labeler"] = _labeler_name(data["labeler"])
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "DeepConfig":
-        """The inverse of :meth:`to_dict` (stages may be dicts)."""
-        values = {k: v for k, v in data.items() if k != "learner"}
-        return cls(**{**values, "stages": _stages(DeepStage, data["stages"])})
 
 
 @dataclass(config=SCHEMA)
@@ -328,8 +344,97 @@ class RLlibConfig(DeepConfig):
                              f"evenly over num_env_runners ({self.num_env_runners})")
 
 
+@dataclass(config=SCHEMA)
+class SQRLConfig(_FramesConfig):
+    """An SQRL run (Srinivasan et al. 2020; :mod:`safeguards.learn.sqrl`): Stable-Baselines3 SAC
+    pre-trained on the first stage (failures allowed) and fine-tuned on the second.
+
+    ``transfer`` is the method: ``sqrl`` (a safety critic learned in pre-training filters every
+    fine-tuning action, Eq. 3, plus the dual term of Eq. 4), ``sac`` (the paper's ablation: the
+    same protocol without a critic) or ``sac_lagrangian`` (a cost critic of the same form,
+    trained off-policy from the replay buffer, with a Lagrange multiplier on
+    ``Q_c - eps_safe`` in the actor loss during fine-tuning and no filter: RS-like).
+    Defaults: the paper's Tables 1-2 and the authors' drunk-spider gin file.
+    """
+
+    stages: list[DeepStage]
+    """Pre-training, then fine-tuning (exactly two stages)."""
+    transfer: Annotated[SQRLMethod, one_of(SQRLMethod)] = "sqrl"
+    baseline: Annotated[SQRLBaseline | None, one_of(SQRLBaseline)] = None
+    method: str | None = None
+    seed: Annotated[int, at_least(0)] = 0
+    test_episodes: Annotated[int, at_least(0)] = 20
+    """Test episodes on the final spec's product MDP, greedy and as the method acts."""
+    test_spec: str | None = None
+    test_env_id: str | None = None
+    test_env_kwargs: dict[str, Any] | None = None
+    max_steps: Annotated[int | None, at_least(1)] = None
+    """Episode length limit (``TimeLimit``); None: the environment's own (drunk spider: 30)."""
+    violation_penalty: Annotated[float, at_least(0)] = 0.0
+    """Subtracted from the reward on a violating step (the paper: 0, the incident ends the
+    episode)."""
+    learning_rate: LearningRate = 3e-4
+    gamma: Probability = 0.99
+    tau: Annotated[float, in_range(0, 1, lo_open=True)] = 0.005
+    batch_size: Annotated[int, at_least(1)] = 256
+    buffer_size: Annotated[int, at_least(1)] = 1_000_000
+    learning_starts: Annotated[int, at_least(0)] = 500
+    """Random actions before SAC's first update (the gin file's INITIAL_NUM_STEPS)."""
+    target_entropy: float | None = -2.0
+    """SAC's entropy target (gin: -2); None: SB3's ``-action_dim``."""
+    hidden: list[Annotated[int, at_least(1)]] = field(default_factory=lambda: [256, 256])
+    """Hidden layers of the actor, critics and safety critic (paper: 2 x 256)."""
+    eps_safe: Annotated[float, in_range(0, 1, lo_open=True, hi_open=True)] = 0.1
+    """The target safety: actions with ``Q_safe >= eps_safe`` are filtered out."""
+    gamma_safe: Annotated[float, in_range(0, 1, hi_open=True)] = 0.7
+    """Safety discount (paper: 0.7; drunk spider 0.65)."""
+    safety_loss: Literal["squared", "bce"] = "squared"
+    """``squared`` (the paper) or ``bce``: sigmoid and binary cross-entropy (the code)."""
+    fail_weight: Annotated[float | None, in_range(0, 1, lo_open=True, hi_open=True)] = None
+    """Class weight of incidents in the critic's loss (the code: 0.75); None: unweighted."""
+    n_samples: Annotated[int, at_least(1)] = 50
+    filter_select: Literal["exact", "code"] = "exact"
+    """How the filter draws among safe samples: ``exact`` follows the masked policy of Eq. 3
+    (importance weights); ``code`` weighs them by ``pi`` as the authors' code (``pi^2``)."""
+    max_rounds: Annotated[int, at_least(1)] = 6
+    widen: Annotated[float, at_least(1)] = 1.5
+    safe_buffer_size: Annotated[int, at_least(1)] = 5000
+    """D_safe: the most recent transitions of the acting policy the safety critic trains on."""
+    train_sc_interval: Annotated[int, at_least(1)] = 1000
+    """Train the safety critic every this many agent steps ..."""
+    train_sc_steps: Annotated[int, at_least(1)] = 10
+    """... for this many gradient steps."""
+    mask_from: Annotated[float, in_range(0, 1)] = 0.5
+    """Act through the filter from this fraction of pre-training on (the code: half)."""
+    critic_next_action: Literal["unconstrained", "masked"] = "unconstrained"
+    """``a'`` of the critic's target: from the unconstrained policy (paper App. D) or the
+    filter."""
+    actor_safety_gradient: bool = True
+    """Fine-tuning's ``nu * (Q_safe - eps)`` term reaches the actor (Eq. 4); False: the code's
+    stop-gradient, where the constraint acts only through the filter."""
+    finetune_critic: bool = False
+    """Keep training the safety critic in fine-tuning (the paper: frozen)."""
+    nu_init: Annotated[float, at_least(0)] = 1.0
+    nu_lr: Annotated[float, at_least(0)] = 3e-4
+    """Step size of the dual ascent ``nu <- max(0, nu + nu_lr (Q_safe - eps_safe))``."""
+    checkpoint_every: Annotated[int, at_least(0)] = 0
+    """Checkpoint every this many agent steps and at every stage end; 0: stage ends only."""
+    labeler: Annotated[Any, module_name()] = None
+    torch_threads: Annotated[int, at_least(1)] = 1
+
+    learner: ClassVar[str] = "sqrl"
+
+    def __post_init__(self) -> None:
+        if self.baseline is None and len(self.stages) != 2:
+            raise ValueError(f"SQRL has two stages, pre-training then fine-tuning, not "
+                             f"{len(self.stages)}")
+        if sum(s.frames for s in self.stages) == 0:
+            raise ValueError("every stage has 0 frames: nothing to train")
+
+
+
 #: Any learner's configuration.
-LearnerConfig = CurriculumConfig | DeepConfig | RLlibConfig
+LearnerConfig = CurriculumConfig | DeepConfig | RLlibConfig | SQRLConfig
 
 
 def settings_of(kind: type) -> tuple[str, ...]:

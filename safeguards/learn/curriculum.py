@@ -7,6 +7,7 @@ learner    configuration (:mod:`safeguards.learn.config`)   run by
 tabular    :class:`CurriculumConfig`                         :mod:`safeguards.learn.tabular`
 ppo        :class:`DeepConfig`                               :mod:`safeguards.learn.deep`
 rllib_ppo  :class:`RLlibConfig`                              :mod:`safeguards.learn.rllib_ppo`
+sqrl       :class:`SQRLConfig`                               :mod:`safeguards.learn.sqrl_run`
 =========  ===============================================  =====================================
 
 A new learner adds its configuration class and one :data:`LEARNERS` entry; experiment files
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from safeguards.learn.config import (
-    BASELINES, DEEP_BASELINES, DEEP_TRANSFERS, TRANSFERS, CurriculumConfig, DeepConfig,
-    DeepStage, RLlibConfig, Stage,
+    BASELINES, DEEP_BASELINES, DEEP_TRANSFERS, SQRL_BASELINES, SQRL_TRANSFERS, TRANSFERS,
+    CurriculumConfig, DeepConfig, DeepStage, RLlibConfig, SQRLConfig, Stage,
 )
 
 __all__ = ["Learner", "LEARNERS", "learner_of", "run_curriculum"]
@@ -59,6 +60,8 @@ def _learners() -> dict[str, Learner]:
                        "safeguards.learn.deep:run_deep_curriculum"),
         "rllib_ppo": Learner("rllib_ppo", RLlibConfig, DeepStage, "frames", DEEP_TRANSFERS,
                              DEEP_BASELINES, "safeguards.learn.rllib_ppo:run_rllib_curriculum"),
+        "sqrl": Learner("sqrl", SQRLConfig, DeepStage, "frames", SQRL_TRANSFERS, SQRL_BASELINES,
+                        "safeguards.learn.sqrl_run:run_sqrl_curriculum"),
     }
 
 

@@ -71,7 +71,7 @@ from safeguards.labels import Labeler, check_coverage
 from safeguards.compiler import load_safeguard
 from safeguards.learn.common import (
     Checkpoint, Plan, ViolationTotals, check_checkpoint, final_target, make_env, open_run,
-    planned_stages, resolve_labeler,
+    planned_stages, resolve_labeler, resolved_record,
 )
 from safeguards.learn.config import DeepConfig, DeepStage
 from safeguards.learn.deep_envs import product_env
@@ -81,7 +81,7 @@ from safeguards.runs import METRIC_FIELDS, Progress, RunDir, RunDirError, read_m
 
 __all__ = ["run_deep_curriculum", "DeepResult", "DEEP_METRIC_FIELDS", "DeepPlan", "begin_stage",
            "new_model", "load_model", "plan_of", "resolved_config", "stage_seed", "deep_result",
-           "checked_labeler", "check_stage_ends"]
+           "checked_labeler", "check_stage_ends", "checkpoint_meta", "write_model_checkpoint"]
 
 CHECKPOINT_VERSION = 1
 #: ``metrics.csv`` columns of a deep run: the tabular ones and what PPO adds.
@@ -259,15 +259,10 @@ def _act(model: PPO, obs: Any, deterministic: bool) -> int:
 
 def resolved_config(config: DeepConfig, plan: DeepPlan, pad_to: int) -> dict[str, Any]:
     """What ``config.json`` records: the configuration and the plan resolved from it."""
-    data = config.to_dict()
-    data["method"] = config.method_name
-    data["resolved"] = {"stages": [asdict(s) for s in plan.stages], "final_spec": plan.final_spec,
-                        "test_env_id": plan.test_env_id, "test_env_kwargs": plan.test_env_kwargs,
-                        "transfer": plan.transfer, "observe_safeguard": plan.observe,
-                        "violation_penalty": plan.violation_penalty,
-                        "terminate_on_violation": plan.terminate_on_violation,
-                        "safeguard_states": pad_to}
-    return to_json(data)
+    return resolved_record(config, plan, observe_safeguard=plan.observe,
+                           violation_penalty=plan.violation_penalty,
+                           terminate_on_violation=plan.terminate_on_violation,
+                           safeguard_states=pad_to)
 
 
 def run_deep_curriculum(config: DeepConfig, run_dir: str | os.PathLike[str], *,
@@ -317,22 +312,14 @@ def _train_and_test(config: DeepConfig, plan: DeepPlan, run: RunDir, checkpoint:
     ends = np.cumsum([s.frames for s in plan.stages]).tolist()
 
     def save(agent: PPO, started_stage: bool, stage_file: str | None = None) -> None:
-        name = f"checkpoint-{agent.num_timesteps}.zip"
-        data = _model_bytes(agent)
-        if stage_file is not None:
-            write_atomic(run.path / stage_file, data)
-        write_atomic(run.path / name, data)
-        meta = {"version": CHECKPOINT_VERSION, "method": config.method_name,
-                "seed": config.seed, "stage": counters.stage, "stage_started": started_stage,
-                "episode": counters.episode, "stage_episode": counters.stage_episode,
-                "frames": int(agent.num_timesteps), "stage_ends": stage_ends, "model": name,
-                "wall_seconds": earlier_seconds + time.perf_counter() - started,
-                "train_seconds": earlier_train_seconds + time.perf_counter() - train_started,
-                "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        run.save_checkpoint(meta, {})
-        for old in run.path.glob("checkpoint-*.zip"):
-            if old.name != name:
-                old.unlink()
+        write_model_checkpoint(run, _model_bytes(agent), suffix=".zip", stage_file=stage_file,
+                               meta=checkpoint_meta(
+                                   config, counters, version=CHECKPOINT_VERSION,
+                                   started_stage=started_stage, frames=int(agent.num_timesteps),
+                                   stage_ends=stage_ends,
+                                   wall_seconds=earlier_seconds + time.perf_counter() - started,
+                                   train_seconds=earlier_train_seconds + time.perf_counter()
+                                   - train_started))
 
     frames_done = int(checkpoint[0]["frames"]) if checkpoint is not None else 0
     bar = Progress(int(ends[-1]), enabled=progress, desc=config.method_name, initial=frames_done)
@@ -391,6 +378,33 @@ def _train_and_test(config: DeepConfig, plan: DeepPlan, run: RunDir, checkpoint:
                      earlier_seconds + time.perf_counter() - started, train_seconds)
     run.write_result(result.to_dict())
     return result
+
+
+def checkpoint_meta(config: Any, counters: Counters, *, version: int, started_stage: bool,
+                    frames: int, stage_ends: Sequence[int], wall_seconds: float,
+                    train_seconds: float, **extra: Any) -> dict[str, Any]:
+    """The metadata of a deep learner's checkpoint (what :func:`check_checkpoint` and
+    :func:`check_stage_ends` read back), plus ``extra``."""
+    return {"version": version, "method": config.method_name, "seed": config.seed,
+            "stage": counters.stage, "stage_started": started_stage, "episode": counters.episode,
+            "stage_episode": counters.stage_episode, "frames": frames,
+            "stage_ends": list(stage_ends), "wall_seconds": wall_seconds,
+            "train_seconds": train_seconds, **extra}
+
+
+def write_model_checkpoint(run: RunDir, data: bytes, *, suffix: str, stage_file: str | None,
+                           meta: Mapping[str, Any]) -> None:
+    """Write the model ``checkpoint-<frames><suffix>`` (and ``stage_file``) atomically, then the
+    checkpoint naming it (``meta`` plus ``model`` and ``saved_at``), then remove older models."""
+    name = f"checkpoint-{meta['frames']}{suffix}"
+    if stage_file is not None:
+        write_atomic(run.path / stage_file, data)
+    write_atomic(run.path / name, data)
+    run.save_checkpoint({**meta, "model": name,
+                         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, {})
+    for old in run.path.glob(f"checkpoint-*{suffix}"):
+        if old.name != name:
+            old.unlink()
 
 
 def checked_labeler(config: DeepConfig, plan: DeepPlan, safeguards: Sequence[Safeguard]

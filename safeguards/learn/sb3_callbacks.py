@@ -20,8 +20,8 @@ __all__ = ["EpisodeMetrics", "PeriodicCheckpoint"]
 
 class EpisodeMetrics(BaseCallback):
     """Log a metrics row per finished episode (:class:`~safeguards.learn.episodes.EpisodeLog`);
-    ``value_s0`` is the critic's value of the episode's first observation, taken from the
-    rollout (no extra forward pass)."""
+    ``value_s0`` is the critic's value of the episode's first observation, taken from an
+    on-policy rollout (no extra forward pass; empty for off-policy learners such as SAC)."""
 
     def __init__(self, run: RunDir, counters: Counters, *, method: str, seed: int,
                  progress: Progress | None = None,
@@ -36,10 +36,12 @@ class EpisodeMetrics(BaseCallback):
         self.tallies = [EpisodeTally() for _ in range(self.training_env.num_envs)]
 
     def _on_step(self) -> bool:
-        values = self.locals["values"].detach().cpu().numpy().reshape(-1)
+        values = self.locals.get("values")
+        if values is not None:
+            values = values.detach().cpu().numpy().reshape(-1)
         rewards, dones, infos = self.locals["rewards"], self.locals["dones"], self.locals["infos"]
         for i, tally in enumerate(self.tallies):
-            if tally.length == 0:
+            if tally.length == 0 and values is not None:
                 tally.value_s0 = float(values[i])
             tally.add(rewards[i], infos[i])
             if dones[i]:
