@@ -196,7 +196,7 @@ class DrunkSpiderEnv(gym.Env[np.ndarray, np.ndarray]):
             reward -= self.time_limit_penalty
         return self._obs(), reward, fell or at_goal, truncated, self._info(lava, off_map)
 
-    def render(self) -> np.ndarray | None:
+    def render(self) -> Any:
         if self.render_mode != "rgb_array":
             return None
         from safeguards.envs.spider.render import draw_map

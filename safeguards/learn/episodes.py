@@ -102,7 +102,7 @@ class EpisodeLog:
                                         f"(last 100 episodes) {sum(self.recent)}")
 
 
-def evaluate_policy(act: Callable[[Any, bool], int], make: Callable[[], Any], *, episodes: int,
+def evaluate_policy(act: Callable[[Any, bool], Any], make: Callable[[], Any], *, episodes: int,
                     deterministic: bool, seed: int) -> dict[str, Any]:
     """Run ``episodes`` episodes choosing actions with ``act(obs, deterministic)`` on the
     environment ``make()`` builds (the final spec's product MDP, violations ending the episode)
