@@ -161,7 +161,8 @@ def rollouts(run: Path, episodes: int, seed: int = 0) -> tuple[list[list[tuple[f
     stage, spec = plan.stages[-1], load_safeguard(plan.stages[-1].spec)
     pad_to = json.loads((run / "config.json").read_text())["resolved"]["safeguard_states"]
     make = lambda: sqrl_env(stage, spec, spec, labeler, pad_to=pad_to,  # noqa: E731
-                            violation_penalty=0.0, max_steps=config.max_steps)
+                            violation_penalty=0.0, max_steps=config.max_steps,
+                            observe=config.observe_safeguard)
     from safeguards.envs import make as make_env
 
     labeler = resolve_labeler(config.labeler, make_env(stage.env_id, stage.env_kwargs))

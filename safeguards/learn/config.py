@@ -373,6 +373,9 @@ class SQRLConfig(_FramesConfig):
     violation_penalty: Annotated[float, at_least(0)] = 0.0
     """Subtracted from the reward on a violating step (the paper: 0, the incident ends the
     episode)."""
+    observe_safeguard: bool = True
+    """The networks see the safeguard state (one-hot) beside the observation: the product
+    state; False: zeros in its place (the observation only)."""
     learning_rate: LearningRate = 3e-4
     gamma: Probability = 0.99
     tau: Annotated[float, in_range(0, 1, lo_open=True)] = 0.005
@@ -388,12 +391,12 @@ class SQRLConfig(_FramesConfig):
     """The target safety: actions with ``Q_safe >= eps_safe`` are filtered out."""
     gamma_safe: Annotated[float, in_range(0, 1, hi_open=True)] = 0.7
     """Safety discount (paper: 0.7; drunk spider 0.65)."""
-    safety_loss: Literal["squared", "bce"] = "squared"
+    safety_loss: Annotated[Literal["squared", "bce"], one_of(("squared", "bce"))] = "squared"
     """``squared`` (the paper) or ``bce``: sigmoid and binary cross-entropy (the code)."""
     fail_weight: Annotated[float | None, in_range(0, 1, lo_open=True, hi_open=True)] = None
     """Class weight of incidents in the critic's loss (the code: 0.75); None: unweighted."""
     n_samples: Annotated[int, at_least(1)] = 50
-    filter_select: Literal["exact", "code"] = "exact"
+    filter_select: Annotated[Literal["exact", "code"], one_of(("exact", "code"))] = "exact"
     """How the filter draws among safe samples: ``exact`` follows the masked policy of Eq. 3
     (importance weights); ``code`` weighs them by ``pi`` as the authors' code (``pi^2``)."""
     max_rounds: Annotated[int, at_least(1)] = 6
@@ -406,7 +409,8 @@ class SQRLConfig(_FramesConfig):
     """... for this many gradient steps."""
     mask_from: Annotated[float, in_range(0, 1)] = 0.5
     """Act through the filter from this fraction of pre-training on (the code: half)."""
-    critic_next_action: Literal["unconstrained", "masked"] = "unconstrained"
+    critic_next_action: Annotated[Literal["unconstrained", "masked"],
+                                  one_of(("unconstrained", "masked"))] = "unconstrained"
     """``a'`` of the critic's target: from the unconstrained policy (paper App. D) or the
     filter."""
     actor_safety_gradient: bool = True

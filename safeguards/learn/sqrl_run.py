@@ -98,10 +98,11 @@ class PadOneHot(gym.ObservationWrapper):
 
 
 def sqrl_env(stage: DeepStage, spec: Safeguard, final_sg: Safeguard, labeler: Labeler, *,
-             pad_to: int, violation_penalty: float, max_steps: int | None) -> gym.Env:
+             pad_to: int, violation_penalty: float, max_steps: int | None,
+             observe: bool = True) -> gym.Env:
     """The product MDP a stage trains on: observation + one-hot safeguard state (padded to
-    ``pad_to`` states), reward minus the penalty on a violation, the episode ending there, the
-    final spec monitored under ``info["final"]``."""
+    ``pad_to`` states; ``observe=False``: zeros instead), reward minus the penalty on a
+    violation, the episode ending there, the final spec monitored under ``info["final"]``."""
     env = make_env(stage.env_id, stage.env_kwargs)
     if not isinstance(env.observation_space, spaces.Box) \
             or len(env.observation_space.shape) != 1:
@@ -110,9 +111,9 @@ def sqrl_env(stage: DeepStage, spec: Safeguard, final_sg: Safeguard, labeler: La
     if max_steps is not None:
         env = gym.wrappers.TimeLimit(env, max_steps)
     env = FinalSpecMonitor(env, final_sg, labeler)
-    env = SafeguardWrapper(env, spec, labeler, observe="onehot",
+    size = env.observation_space.shape[0] + pad_to  # type: ignore[index]
+    env = SafeguardWrapper(env, spec, labeler, observe="onehot" if observe else "none",
                            reward=ViolationPenalty(violation_penalty), terminate_on_violation=True)
-    size = env.observation_space.shape[0] - spec.n_states + pad_to  # type: ignore[index]
     return PadOneHot(env, size)
 
 
@@ -253,7 +254,8 @@ def _train_and_test(config: SQRLConfig, plan: _Plan, run: RunDir, checkpoint: Ch
         run.start_metrics(keep=counters.episode, recorded=meta.get("metrics"))
     ends = np.cumsum([s.frames for s in plan.stages]).tolist()
     make = partial(sqrl_env, final_sg=final_sg, labeler=labeler, pad_to=pad_to,
-                   violation_penalty=config.violation_penalty, max_steps=config.max_steps)
+                   violation_penalty=config.violation_penalty, max_steps=config.max_steps,
+                   observe=config.observe_safeguard)
     train_started = time.perf_counter()
     agent: SQRL | None = None
     stage_stats = (0, 0)
