@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     steps, repeats, hidden, warmup, calls = (60, 1, 32, 32, 50) if args.quick else \
         (args.steps, args.repeats, 256, 500, 2000)
     started = time.perf_counter()
-    meta = metadata({"steps": steps, "repeats": repeats, "hidden": hidden, "warmup": warmup,
+    meta = metadata({"quick": args.quick, "steps": steps, "repeats": repeats, "hidden": hidden,
+                     "warmup": warmup,
                      "env": "safeguards/DrunkSpider-v0", "spec": "sqrl/no_fall",
                      "torch_threads": 1})
     runs = []
@@ -147,7 +148,8 @@ def render(data: dict[str, Any]) -> str:
     rows = [[names[v], data["median_ms_per_step_cpu"][v], 1000 / data["median_ms_per_step_cpu"][v],
              data["median_ratio_to_sac_cpu"][v]] for v in VARIANTS]
     lat = data["filter_latency_ms"]
-    quick = " --quick" if meta["steps"] < 1000 else ""
+    quick = " --quick" if meta.get("quick") else \
+        f" --steps {meta['steps']} --repeats {meta['repeats']}"
     return "\n".join([
         "# SQRL against SAC: time per agent step, and the filter's latency", "",
         f"{meta['date_utc']} · commit {meta['git_commit']} · Python {meta['python']} · "

@@ -21,6 +21,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
     ("sqrl_spider", ["sqrl", "sqrl_code", "sac", "sac_lagrangian"], "9000 frames"),
     ("sqrl_spider_risk", ["eps_0.05", "eps_0.2"], "9000 frames"),
     ("sqrl_spider_temporal", ["product", "observation_only"], "9000 frames"),
+    ("sqrl_spider_long", ["sqrl", "sac"], "40000 frames"),
     ("sqrl_spider_quick", ["sqrl", "sac", "sac_lagrangian"], "300 frames")])
 def test_the_shipped_sqrl_experiments_parse(name: str, methods: list[str], budget: str) -> None:
     experiment = load_experiment(find_experiment(name))
