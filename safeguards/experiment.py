@@ -691,11 +691,16 @@ def _check_semantics(c: Checker, experiment: Experiment, own_env: Sequence[bool]
     labelers = {m.options.get("labeler", experiment.train.get("labeler"))
                 for m in experiment.methods}
     made: dict[str, Any] = {}
+    learner = _learner(experiment.learner)
     for env_path, env_id, kwargs, spec, spec_path in envs:
         sg = compile_at(spec_path, spec)
         key = repr((env_id, sorted(kwargs.items())))
         if key not in made:
             made[key] = _make(c, env_path, env_id, kwargs, gym, make_env)
+            problem = learner.env_problem(made[key]) if made[key] is not None else None
+            if problem is not None:
+                c.add(env_path, f"learner = \"{learner.name}\" cannot train on `{env_id}`: "
+                                f"{problem}")
         env = made[key]
         if env is None or sg is None:
             continue

@@ -190,3 +190,20 @@ def test_a_spec_the_labeler_cannot_label_exits_2(tmp_path: Path, capsys) -> None
 def test_two_stages_are_required() -> None:
     with pytest.raises(ValueError, match="two stages"):
         SQRLConfig(stages=[DeepStage(ENV, {}, "sqrl/no_fall", 10)])
+
+
+@pytest.mark.parametrize("env, labeler, message", [
+    ("safeguards/Minecraft-L1-v0", None, "1-D Box observation space"),
+    ("CartPole-v1", "safeguards.envs.spider:SpiderLabeler", "continuous filter needs a Box action "
+                                                            "space, not Discrete(2)")])
+def test_an_environment_sqrl_cannot_train_on_exits_2(tmp_path: Path, capsys, env: str,
+                                                      labeler: str | None,
+                                                      message: str) -> None:
+    path = write_experiment(tmp_path, **({"labeler": f'"{labeler}"'} if labeler else {}))
+    text = path.read_text().replace(f'env = "{ENV}"', f'env = "{env}"')
+    path.write_text(text.replace("sqrl/no_fall", "G !lava").replace(
+        "env_kwargs = { random_goal = true }\n", ""))
+    code = main(["curriculum", str(path), "--run-dir", str(tmp_path / "runs"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "tiny.toml:2: error" in err
+    assert "Traceback" not in err and not (tmp_path / "runs").exists()

@@ -46,10 +46,21 @@ class Learner:
     transfers: tuple[str, ...]
     baselines: tuple[str, ...]
     runner: str
+    env_check: str | None = None
+    """``"module:function"``: ``function(env)`` says why the learner cannot train on ``env``
+    (None when it can); experiment files are checked with it before anything runs."""
 
     def run(self) -> Callable[..., Any]:
         module, _, function = self.runner.partition(":")
         return getattr(importlib.import_module(module), function)
+
+    def env_problem(self, env: Any) -> str | None:
+        """Why this learner cannot train on ``env`` (None: it can, or it checks nothing)."""
+        if self.env_check is None:
+            return None
+        module, _, function = self.env_check.partition(":")
+        problem: str | None = getattr(importlib.import_module(module), function)(env)
+        return problem
 
 
 def _learners() -> dict[str, Learner]:
@@ -61,7 +72,8 @@ def _learners() -> dict[str, Learner]:
         "rllib_ppo": Learner("rllib_ppo", RLlibConfig, DeepStage, "frames", DEEP_TRANSFERS,
                              DEEP_BASELINES, "safeguards.learn.rllib_ppo:run_rllib_curriculum"),
         "sqrl": Learner("sqrl", SQRLConfig, DeepStage, "frames", SQRL_TRANSFERS, SQRL_BASELINES,
-                        "safeguards.learn.sqrl_run:run_sqrl_curriculum"),
+                        "safeguards.learn.sqrl_run:run_sqrl_curriculum",
+                        "safeguards.learn.sqrl_run:env_problem"),
     }
 
 

@@ -58,7 +58,8 @@ from safeguards.learn.sb3_callbacks import EpisodeMetrics, PeriodicCheckpoint
 from safeguards.learn.sqrl import SQRL
 from safeguards.runs import Progress, RunDir, RunDirError, read_metrics
 
-__all__ = ["run_sqrl_curriculum", "SQRLResult", "sqrl_env", "new_agent", "load_agent"]
+__all__ = ["run_sqrl_curriculum", "SQRLResult", "sqrl_env", "env_problem", "new_agent",
+           "load_agent"]
 
 CHECKPOINT_VERSION = 1
 
@@ -97,6 +98,18 @@ class PadOneHot(gym.ObservationWrapper):
                                np.zeros(self.extra, np.float32)])
 
 
+def env_problem(env: gym.Env) -> str | None:
+    """Why SQRL cannot train on ``env``: it needs a 1-D ``Box`` observation and ``Box`` actions
+    (its filter samples continuous actions); None when it can."""
+    obs, act = env.observation_space, env.action_space
+    if not isinstance(obs, spaces.Box) or len(obs.shape) != 1:
+        return f"SQRL needs a 1-D Box observation space, not {obs}"
+    if not isinstance(act, spaces.Box):
+        return (f"SQRL's continuous filter needs a Box action space, not {act}; for discrete "
+                "actions use DiscreteSafetyCritic with SafetyCriticCallback")
+    return None
+
+
 def sqrl_env(stage: DeepStage, spec: Safeguard, final_sg: Safeguard, labeler: Labeler, *,
              pad_to: int, violation_penalty: float, max_steps: int | None,
              observe: bool = True) -> gym.Env:
@@ -104,10 +117,9 @@ def sqrl_env(stage: DeepStage, spec: Safeguard, final_sg: Safeguard, labeler: La
     ``pad_to`` states; ``observe=False``: zeros instead), reward minus the penalty on a
     violation, the episode ending there, the final spec monitored under ``info["final"]``."""
     env = make_env(stage.env_id, stage.env_kwargs)
-    if not isinstance(env.observation_space, spaces.Box) \
-            or len(env.observation_space.shape) != 1:
-        raise ValueError(f"SQRL needs a 1-D Box observation space; {stage.env_id} has "
-                         f"{env.observation_space}")
+    problem = env_problem(env)
+    if problem is not None:
+        raise ValueError(f"{stage.env_id}: {problem}")
     if max_steps is not None:
         env = gym.wrappers.TimeLimit(env, max_steps)
     env = FinalSpecMonitor(env, final_sg, labeler)
