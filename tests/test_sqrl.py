@@ -207,3 +207,10 @@ def test_an_environment_sqrl_cannot_train_on_exits_2(tmp_path: Path, capsys, env
     err = capsys.readouterr().err
     assert code == 2 and message in err and "tiny.toml:2: error" in err
     assert "Traceback" not in err and not (tmp_path / "runs").exists()
+
+
+def test_the_masked_target_does_not_count_as_acting() -> None:
+    model = agent(mask_from=10_000, critic_next_action="masked", safe_buffer_size=40,
+                  train_sc_interval=20, train_sc_steps=2)
+    model.learn(60)
+    assert model.filter is not None and model.filter.stats.calls == 0

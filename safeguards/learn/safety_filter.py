@@ -115,10 +115,12 @@ class SafeActionFilter:
         return log_p
 
     @torch.no_grad()
-    def __call__(self, obs: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
-                 ) -> torch.Tensor:
+    def __call__(self, obs: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor, *,
+                 count: bool = True) -> torch.Tensor:
         """Safe actions for a batch: ``obs`` ``(B, obs_dim)``; the policy's pre-squash
-        ``mean`` and ``log_std`` ``(B, action_dim)``.  Returns ``(B, action_dim)``."""
+        ``mean`` and ``log_std`` ``(B, action_dim)``.  Returns ``(B, action_dim)``.
+        ``count=False``: leave :attr:`stats` alone (draws that are not actions taken, such as
+        the next actions of a critic's target)."""
         batch, dim = mean.shape
         std = log_std.exp()
         chosen = torch.empty(batch, dim)
@@ -155,9 +157,10 @@ class SafeActionFilter:
             scale *= self.widen
             pending = pending[missed]
         chosen[pending] = best[pending]
-        self.stats.calls += batch
-        self.stats.fallbacks += len(pending)
-        self.stats.rounds += rounds
+        if count:
+            self.stats.calls += batch
+            self.stats.fallbacks += len(pending)
+            self.stats.rounds += rounds
         return chosen
 
 

@@ -162,13 +162,14 @@ class SQRL(SAC):
             return True
         return self.mask_from is not None and self.num_timesteps >= self.mask_from
 
-    def safe_actions(self, obs: np.ndarray) -> np.ndarray:
-        """Filtered actions (in ``[-1, 1]``, the policy's scale) for a batch of observations."""
+    def safe_actions(self, obs: np.ndarray, *, count: bool = True) -> np.ndarray:
+        """Filtered actions (in ``[-1, 1]``, the policy's scale) for a batch of observations;
+        ``count=False``: not actions taken, the filter's statistics are left alone."""
         assert self.filter is not None
         tensor = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(len(obs), -1)
         with torch.no_grad():
             mean, log_std, _ = self.actor.get_action_dist_params(tensor)
-        return self.filter(tensor, mean, log_std).numpy()
+        return self.filter(tensor, mean, log_std, count=count).numpy()
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None,
                        n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -198,7 +199,8 @@ class SQRL(SAC):
         assert self.safety_critic is not None
         with torch.no_grad():
             if self.critic_next_action == "masked" and self.filter is not None:
-                next_actions = torch.as_tensor(self.safe_actions(batch.next_observations.numpy()))
+                next_actions = torch.as_tensor(
+                    self.safe_actions(batch.next_observations.numpy(), count=False))
             else:
                 next_actions, _ = self.actor.action_log_prob(batch.next_observations)
         return self.safety_critic.update(batch.observations, batch.actions, cost,
