@@ -127,8 +127,7 @@ def _curves(folder: Path, methods: list[str], out: Path) -> None:
                              [r["task_return"] for r in fine]))
         grid = np.linspace(0, max(max(f) for f, _, _ in per_seed), 100)
         falls = np.array([np.interp(grid, f, c, left=0) for f, c, _ in per_seed])
-        returns = np.array([np.interp(grid, f, np.convolve(r, np.ones(20) / 20, "same"))
-                            for f, _, r in per_seed])
+        returns = np.array([np.interp(grid, *_trailing_mean(f, r, 20)) for f, _, r in per_seed])
         for ax, values in ((falls_ax, falls), (return_ax, returns)):
             mean, std = values.mean(0), values.std(0)
             ax.plot(grid, mean, label=method)
@@ -141,6 +140,15 @@ def _curves(folder: Path, methods: list[str], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
+
+
+def _trailing_mean(frames: list[int], values: list[float], width: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of the last ``width`` values (fewer at the start) at each episode's end."""
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    counts = np.minimum(np.arange(1, len(values) + 1), width)
+    means = (sums[1:] - sums[np.maximum(0, np.arange(1, len(values) + 1) - width)]) / counts
+    return np.asarray(frames, dtype=float), means
 
 
 def rollouts(run: Path, episodes: int, seed: int = 0) -> tuple[list[list[tuple[float, float]]],
