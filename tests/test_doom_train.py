@@ -112,8 +112,8 @@ def test_the_default_learner_is_still_tabular() -> None:
      "exp.toml:9: error: unknown key `n_env` in [train]\n    n_env = 1\n"
      "hint: did you mean `n_envs`?"),
     (('learner = "ppo"', 'learner = "ppoo"'),
-     'exp.toml:6: error: `learner` must be one of "tabular", "ppo", "rllib_ppo", not the string '
-     '"ppoo"\n'
+     'exp.toml:6: error: `learner` must be one of "tabular", "ppo", "rllib_ppo", "sqrl", not the '
+     'string "ppoo"\n'
      '    learner = "ppoo"\nhint: did you mean `ppo`?'),
     (('methods = ["reuse", "scratch"]', 'methods = ["reuse", "paper"]'),
      "exp.toml:3: error: unknown method `paper`\n    methods = [\"reuse\", \"paper\"]\n"
