@@ -100,7 +100,13 @@ class PadOneHot(gym.ObservationWrapper):
 
 def env_problem(env: gym.Env) -> str | None:
     """Why SQRL cannot train on ``env``: it needs a 1-D ``Box`` observation and ``Box`` actions
-    (its filter samples continuous actions); None when it can."""
+    (its filter samples continuous actions); None when it can.
+
+    >>> env_problem(gym.make("Pendulum-v1")) is None
+    True
+    >>> env_problem(gym.make("CartPole-v1")).split(";")[0]
+    "SQRL's continuous filter needs a Box action space, not Discrete(2)"
+    """
     obs, act = env.observation_space, env.action_space
     if not isinstance(obs, spaces.Box) or len(obs.shape) != 1:
         return f"SQRL needs a 1-D Box observation space, not {obs}"
