@@ -174,7 +174,7 @@ def rollouts(run: Path, episodes: int, seed: int = 0) -> tuple[list[list[tuple[f
     from safeguards.envs import make as make_env
 
     labeler = resolve_labeler(config.labeler, make_env(stage.env_id, stage.env_kwargs))
-    agent = new_agent(config, DummyVecEnv([make]), method=plan.methods[-1], pretrain_frames=0,
+    agent = new_agent(config, DummyVecEnv([make]), method=plan.transfer, pretrain_frames=0,
                       seed=stage_seed(config.seed, 3))
     load_agent(run / f"stage{len(plan.stages)}.pt", agent)
     agent.phase = "finetune"

@@ -75,9 +75,6 @@ class CostReplayBuffer(ReplayBuffer):
         if self.mirror is not None:
             self.mirror.add(obs, next_obs, action, reward, done, infos)
 
-    def size(self) -> int:
-        return self.buffer_size if self.full else self.pos
-
     def sample_with_costs(self, batch_size: int) -> tuple[ReplayBufferSamples, torch.Tensor]:
         """A batch and the costs of its transitions."""
         indices = np.random.randint(0, self.size(), size=batch_size)

@@ -197,17 +197,11 @@ def load_agent(path: Path, agent: SQRL) -> SQRL:
     return agent
 
 
-@dataclass
-class _Plan(Plan):
-    methods: list[str]
-    """Per stage: the agent's method."""
-
-
-def _plan(config: SQRLConfig) -> _Plan:
+def _plan(config: SQRLConfig) -> Plan:
+    """The stages and final target; ``transfer`` is the agent's method (``scratch``: SAC)."""
     final_spec, test_env, test_kwargs = final_target(config)
-    stages = planned_stages(config, "frames")
     method = "sac" if config.baseline == "scratch" else config.transfer
-    return _Plan(stages, final_spec, test_env, test_kwargs, method, [method] * len(stages))
+    return Plan(planned_stages(config, "frames"), final_spec, test_env, test_kwargs, method)
 
 
 def run_sqrl_curriculum(config: SQRLConfig, run_dir: str | os.PathLike[str], *,
@@ -228,7 +222,7 @@ def run_sqrl_curriculum(config: SQRLConfig, run_dir: str | os.PathLike[str], *,
                                started=started, progress=progress, on_episode=on_episode)
 
 
-def _check(run: RunDir, meta: Mapping[str, Any], config: SQRLConfig, plan: _Plan) -> Path:
+def _check(run: RunDir, meta: Mapping[str, Any], config: SQRLConfig, plan: Plan) -> Path:
     check_checkpoint(run, meta, version=CHECKPOINT_VERSION, method=config.method_name,
                      seed=config.seed, n_stages=len(plan.stages))
     check_stage_ends(run, meta)
@@ -247,7 +241,7 @@ def _check(run: RunDir, meta: Mapping[str, Any], config: SQRLConfig, plan: _Plan
     return path
 
 
-def _train_and_test(config: SQRLConfig, plan: _Plan, run: RunDir, checkpoint: Checkpoint | None,
+def _train_and_test(config: SQRLConfig, plan: Plan, run: RunDir, checkpoint: Checkpoint | None,
                     stage_sgs: Sequence[Safeguard], final_sg: Safeguard, pad_to: int, *,
                     started: float, progress: bool,
                     on_episode: Callable[[dict[str, Any]], None] | None) -> SQRLResult:
@@ -276,7 +270,6 @@ def _train_and_test(config: SQRLConfig, plan: _Plan, run: RunDir, checkpoint: Ch
                    observe=config.observe_safeguard)
     train_started = time.perf_counter()
     agent: SQRL | None = None
-    stage_stats = (0, 0)
 
     def save(started_stage: bool, stage_file: str | None = None) -> None:
         assert agent is not None
@@ -300,7 +293,7 @@ def _train_and_test(config: SQRLConfig, plan: _Plan, run: RunDir, checkpoint: Ch
             env = DummyVecEnv([partial(make, plan.stages[k], stage_sgs[k])])
             env.seed(stage_seed(config.seed, 1, k, counters.episode))
             if agent is None:
-                agent = new_agent(config, env, method=plan.methods[k],
+                agent = new_agent(config, env, method=plan.transfer,
                                   pretrain_frames=pretrain_frames, seed=stage_seed(config.seed, 3))
                 if model_file is not None:
                     load_agent(model_file, agent)
@@ -308,14 +301,13 @@ def _train_and_test(config: SQRLConfig, plan: _Plan, run: RunDir, checkpoint: Ch
                     agent._last_sc_train = frames
             else:
                 agent.set_env(env)
-            finetune = k == len(plan.stages) - 1 and (len(plan.stages) > 1
-                                                      or config.baseline is not None)
-            if finetune and agent.phase != "finetune":
+            # the last stage fine-tunes (a baseline's only stage is the fine-tuning task)
+            if k == len(plan.stages) - 1 and agent.phase != "finetune":
                 agent.phase = "finetune"
                 agent.replay_buffer.reset()  # type: ignore[union-attr]
                 agent.learning_starts = agent.num_timesteps + config.batch_size
             stats = agent.filter.stats if agent.filter is not None else None
-            stage_stats = (stats.calls, stats.fallbacks) if stats else (0, 0)
+            before = (stats.calls, stats.fallbacks) if stats else (0, 0)
             remaining = int(ends[k]) - agent.num_timesteps
             if plan.stages[k].frames > 0 and remaining > 0:
                 checkpoints = PeriodicCheckpoint(config.checkpoint_every,
@@ -323,8 +315,8 @@ def _train_and_test(config: SQRLConfig, plan: _Plan, run: RunDir, checkpoint: Ch
                 agent.learn(remaining, callback=[metrics, checkpoints],
                             reset_num_timesteps=False)
             env.close()
-            filtered.append(stats.calls - stage_stats[0] if stats else 0)
-            fallbacks.append(stats.fallbacks - stage_stats[1] if stats else 0)
+            filtered.append(stats.calls - before[0] if stats else 0)
+            fallbacks.append(stats.fallbacks - before[1] if stats else 0)
             counters.stage, counters.stage_episode = k + 1, 0
             stage_ends.append(int(agent.num_timesteps))
             save(False, f"stage{k + 1}.pt")
@@ -335,7 +327,7 @@ def _train_and_test(config: SQRLConfig, plan: _Plan, run: RunDir, checkpoint: Ch
 
     if agent is None:  # finished before: only test again
         env = DummyVecEnv([partial(make, plan.stages[-1], stage_sgs[-1])])
-        agent = new_agent(config, env, method=plan.methods[-1], pretrain_frames=pretrain_frames,
+        agent = new_agent(config, env, method=plan.transfer, pretrain_frames=pretrain_frames,
                           seed=stage_seed(config.seed, 3))
         assert model_file is not None
         load_agent(model_file, agent)
